@@ -1,0 +1,73 @@
+"""The Cluster protocol: the only door between agents and a world (the twin or a real cluster).
+
+Every read is bounded. Objects are plain dicts shaped like Kubernetes manifests. Query results follow
+the Prometheus HTTP API ``data`` shape; alerts follow Alertmanager API v2.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from stratus.state import Action, ActionResult
+
+Manifest = dict[str, Any]
+Ref = tuple[str, str, str | None]  # (kind, name, namespace)
+
+
+class ClusterError(Exception):
+    """A request the cluster refused; the message names the object, field or permission."""
+
+
+class NotFound(ClusterError):
+    pass
+
+
+class Conflict(ClusterError):
+    pass
+
+
+@runtime_checkable
+class Cluster(Protocol):
+    """What STRATUS needs from a world. Implemented by ``TwinCluster`` and ``KubeCluster``."""
+
+    # reads -----------------------------------------------------------------------------------
+    def list(self, kind: str, namespace: str | None = None, selector: dict[str, str] | None = None,
+             limit: int = 200) -> list[Manifest]: ...
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> Manifest: ...
+
+    def events(self, namespace: str | None = None, since: float | None = None,
+               limit: int = 200) -> list[Manifest]: ...
+
+    def logs(self, pod: str, namespace: str, container: str | None = None, tail: int = 200,
+             since: float | None = None) -> list[str]: ...
+
+    def query(self, promql: str, at: float | None = None) -> dict[str, Any]: ...
+
+    def query_range(self, promql: str, start: float, end: float, step: float) -> dict[str, Any]: ...
+
+    def traces(self, service: str | None = None, since: float | None = None,
+               limit: int = 50) -> list[dict[str, Any]]: ...
+
+    def alerts(self) -> list[dict[str, Any]]: ...
+
+    def now(self) -> float: ...
+
+    # writes ----------------------------------------------------------------------------------
+    def apply(self, action: Action, dry_run: bool = False) -> ActionResult: ...
+
+    def snapshot(self, refs: list[Ref]) -> list[Manifest]: ...
+
+    def restore(self, snapshot: list[Manifest]) -> None: ...
+
+    def wait(self, seconds: float) -> None: ...
+
+    # coordination ----------------------------------------------------------------------------
+    def acquire_lock(self, namespace: str, holder: str, ttl_s: float = 600.0) -> bool: ...
+
+    def release_lock(self, namespace: str, holder: str) -> None: ...
+
+
+def omitted_marker(total: int, shown: int, what: str = "items") -> str:
+    """The marker appended to any bounded listing that cut something off."""
+    return f"... {total - shown} more {what} omitted"

@@ -1,0 +1,84 @@
+"""Runtime configuration: every knob of an incident run, with descriptions Studio can show.
+
+Each field falls back to an environment variable ``STRATUS_<FIELD>`` when not given explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+
+def _env(name: str, default: Any) -> Any:
+    raw = os.environ.get(f"STRATUS_{name.upper()}")
+    if raw is None:
+        return default
+    if isinstance(default, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    if isinstance(default, tuple):
+        return tuple(s.strip() for s in raw.split(",") if s.strip())
+    return raw
+
+
+def default_db_path() -> str:
+    return os.environ.get("STRATUS_DB") or str(Path.home() / ".stratus" / "stratus.db")
+
+
+@dataclass(kw_only=True)
+class Context:
+    """Configuration of one incident run."""
+
+    policy: Literal["rules", "llm"] = field(
+        default="rules", metadata={"description": "Reasoning policy: offline rules or an LLM."})
+    agent: Literal["stratus", "oneshot", "retry"] = field(
+        default="stratus", metadata={"description": "Control loop: full TNR graph, one shot, or naive retry."})
+    model: str = field(default="gpt-4o-mini", metadata={"description": "Chat model name for the llm policy."})
+    base_url: str | None = field(default=None, metadata={"description": "OpenAI-compatible endpoint URL."})
+    api_key_env: str = field(default="OPENAI_API_KEY",
+                             metadata={"description": "Name of the env variable holding the API key."})
+    temperature: float = field(default=0.0, metadata={"description": "Sampling temperature for the LLM."})
+    approval: Literal["never", "risky", "always"] = field(
+        default="never", metadata={"description": "When a human must approve a plan before it runs."})
+    max_attempts: int = field(default=5, metadata={"description": "Mitigation transactions before escalating."})
+    settle_s: float = field(default=60.0, metadata={"description": "Seconds to wait after applying a change."})
+    settle_max_s: float = field(
+        default=180.0, metadata={"description": "Upper bound on settling while rollouts are in progress."})
+    window_s: float = field(default=60.0, metadata={"description": "Health measurement window in seconds."})
+    baseline_s: float = field(default=120.0, metadata={"description": "Window used to estimate noise of H."})
+    delta: float = field(default=0.01, metadata={"description": "Minimum H gain for a change to count."})
+    eps_floor: float = field(default=0.005, metadata={"description": "Minimum TNR tolerance."})
+    latency_slo_ms: float = field(default=500.0, metadata={"description": "p99 latency SLO at the entry point."})
+    entry_services: tuple[str, ...] = field(
+        default=("frontend", "nginx-thrift", "frontend-proxy"),
+        metadata={"description": "Service names of the user-facing entry points."})
+    client_services: tuple[str, ...] = field(
+        default=("wrk2", "load-generator", "locust"),
+        metadata={"description": "Service names of the load generators (their client spans measure A)."})
+    max_steps: int = field(default=60, metadata={"description": "Graph steps before escalating."})
+    max_tokens: int = field(default=200_000, metadata={"description": "LLM token budget per incident."})
+    max_seconds: float = field(default=900.0, metadata={"description": "Wall-clock budget per incident."})
+    namespaces: tuple[str, ...] = field(
+        default=(), metadata={"description": "Namespaces in scope (empty: the alerts' namespace)."})
+    db: str = field(default_factory=default_db_path,
+                    metadata={"description": "Checkpoint store: SQLite path, or postgresql:// DSN."})
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if f.name == "db":
+                continue
+            explicit = getattr(self, f.name)
+            default = f.default if f.default is not f.default_factory else None  # type: ignore[misc]
+            if explicit == default:
+                setattr(self, f.name, _env(f.name, explicit))
+        if self.max_attempts < 1:
+            raise ValueError("Context.max_attempts must be >= 1")
+        if self.policy not in ("rules", "llm"):
+            raise ValueError(f"Context.policy must be 'rules' or 'llm', not {self.policy!r}")
+        if self.agent not in ("stratus", "oneshot", "retry"):
+            raise ValueError(f"Context.agent must be stratus, oneshot or retry, not {self.agent!r}")

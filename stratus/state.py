@@ -1,0 +1,221 @@
+"""Incident state carried through the graph, and the pydantic models it holds.
+
+State values are JSON-plain (``model_dump()`` output) so checkpoints stay portable and readable by
+``stratus log`` without importing anything beyond this module.
+"""
+
+from __future__ import annotations
+
+import operator
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypedDict
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Phase = Literal[
+    "detect", "diagnose", "plan", "approve", "begin", "snapshot", "execute", "validate", "undo",
+    "resolved", "escalated", "no_incident",
+]
+
+
+class Alert(BaseModel):
+    """One alert as Alertmanager sends it in a webhook (payload version 4)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["firing", "resolved"] = "firing"
+    labels: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    startsAt: str = ""
+    endsAt: str = "0001-01-01T00:00:00Z"
+    generatorURL: str = ""
+    fingerprint: str = ""
+
+    @field_validator("labels")
+    @classmethod
+    def _needs_alertname(cls, v: dict[str, str]) -> dict[str, str]:
+        if "alertname" not in v:
+            raise ValueError("labels must contain 'alertname'")
+        return v
+
+    @field_validator("startsAt", "endsAt")
+    @classmethod
+    def _rfc3339(cls, v: str) -> str:
+        if v:
+            try:
+                datetime.fromisoformat(v.replace("Z", "+00:00"))
+            except ValueError as exc:
+                raise ValueError(f"not an RFC3339 timestamp: {v!r}") from exc
+        return v
+
+    @property
+    def name(self) -> str:
+        return self.labels["alertname"]
+
+    @property
+    def namespace(self) -> str | None:
+        return self.labels.get("namespace")
+
+
+class Finding(BaseModel):
+    """A fact an analyzer extracted from telemetry, with references to where it came from."""
+
+    source: str  # analyzer name: pod, service, deployment, logs, traces, metrics, alerts, ...
+    subject: str  # "<Kind>/<name>" or a component name
+    summary: str
+    severity: Literal["info", "warning", "critical"] = "warning"
+    component: str | None = None  # the application component this finding points at
+    signal: str = ""  # machine-readable key, e.g. "CrashLoopBackOff", "not_authorized"
+    data: dict[str, Any] = Field(default_factory=dict)
+    evidence: list[str] = Field(default_factory=list)  # refs: "events:...", "logs:pod/geo-x", ...
+
+
+class Hypothesis(BaseModel):
+    """A ranked explanation of the incident: which component, which class of fault, why."""
+
+    component: str
+    fault_class: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    summary: str = ""
+    evidence: list[str] = Field(default_factory=list)
+    system_level: str | None = None  # AIOpsLab label
+    fault_type: str | None = None  # AIOpsLab label
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.fault_class}:{self.component}"
+
+
+Verb = Literal[
+    "scale", "patch", "set_image", "set_env", "set_resources", "rollout_undo", "rollout_restart",
+    "delete", "label", "annotate", "cordon", "uncordon", "taint", "apply", "exec", "create",
+]
+
+
+class Action(BaseModel):
+    """One change to the cluster, in a form that renders to kubectl and parses back from it."""
+
+    verb: Verb
+    kind: str
+    name: str
+    namespace: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    reason: str = ""
+
+    def ref(self) -> tuple[str, str, str | None]:
+        return (self.kind, self.name, self.namespace)
+
+    def to_kubectl(self) -> str:
+        from stratus.tools.kubectl import render
+
+        return render(self)
+
+    @classmethod
+    def from_kubectl(cls, command: str) -> "Action":
+        from stratus.tools.kubectl import parse
+
+        return parse(command)
+
+
+class ActionResult(BaseModel):
+    ok: bool
+    action: dict[str, Any]
+    message: str = ""
+    dry_run: bool = False
+    changed: bool = False
+
+
+class HealthReport(BaseModel):
+    """H = 0.5*A - 0.3*E - 0.2*L over a window, plus the set U of unhealthy components."""
+
+    at: float
+    window_s: float
+    availability: float
+    error_ratio: float
+    latency_norm: float
+    p99_ms: float | None = None
+    requests_per_s: float = 0.0
+    H: float
+    unhealthy: list[str] = Field(default_factory=list)
+    firing_alerts: list[str] = Field(default_factory=list)
+
+
+class Transaction(BaseModel):
+    """One mitigation attempt as TNR runs it. This is an entry of the transaction log."""
+
+    id: str
+    attempt: int
+    namespace: str
+    hypothesis: dict[str, Any] | None = None
+    actions: list[dict[str, Any]] = Field(default_factory=list)
+    kubectl: list[str] = Field(default_factory=list)
+    status: Literal["begun", "snapshotted", "applied", "committed", "undone", "refused", "crashed"] = "begun"
+    snapshot: list[dict[str, Any]] = Field(default_factory=list)
+    inverse: list[dict[str, Any]] = Field(default_factory=list)  # inverse actions for non-manifest state
+    results: list[dict[str, Any]] = Field(default_factory=list)
+    health_before: dict[str, Any] | None = None
+    health_after: dict[str, Any] | None = None
+    health_restored: dict[str, Any] | None = None
+    verdict: Literal["commit", "regression", "ineffective", "refused", "crashed"] | None = None
+    verdict_reason: str = ""
+    eps: float = 0.005
+    restore_ok: bool | None = None
+    started_at: float = 0.0
+    ended_at: float | None = None
+
+
+class IncidentReport(BaseModel):
+    outcome: Literal["resolved", "escalated", "no_incident"]
+    summary: str
+    root_cause: dict[str, Any] | None = None
+    transactions: int = 0
+    rollbacks: int = 0
+    health_initial: float | None = None
+    health_final: float | None = None
+    tnr_violation: bool = False
+    reasons: list[str] = Field(default_factory=list)
+
+
+def _last_wins(_old: Any, new: Any) -> Any:
+    return new
+
+
+def _merge_transactions(old: list[dict], new: list[dict]) -> list[dict]:
+    """Append-only log keyed by transaction id: a later write of the same id updates that entry."""
+    out = list(old or [])
+    index = {t["id"]: i for i, t in enumerate(out)}
+    for t in new or []:
+        if t["id"] in index:
+            out[index[t["id"]]] = t
+        else:
+            index[t["id"]] = len(out)
+            out.append(t)
+    return out
+
+
+class IncidentState(TypedDict, total=False):
+    incident_id: str
+    namespace: str
+    alerts: list[dict[str, Any]]
+    phase: Phase
+    detected: bool
+    findings: Annotated[list[dict[str, Any]], operator.add]
+    hypotheses: list[dict[str, Any]]
+    current_hypothesis: dict[str, Any] | None
+    plan: list[dict[str, Any]]
+    attempts: int
+    tried: Annotated[list[str], operator.add]  # plan keys already attempted
+    transactions: Annotated[list[dict[str, Any]], _merge_transactions]
+    health_baseline: dict[str, Any] | None
+    health_detect: dict[str, Any] | None
+    health_latest: dict[str, Any] | None
+    health_history: Annotated[list[dict[str, Any]], operator.add]
+    eps: float
+    reflections: Annotated[list[str], operator.add]
+    messages: Annotated[list[dict[str, Any]], operator.add]
+    steps: int
+    llm_calls: int
+    llm_tokens: int
+    escalation_reason: str
+    report: dict[str, Any] | None
