@@ -67,10 +67,15 @@ class Context:
         default=(), metadata={"description": "Namespaces in scope (empty: the alerts' namespace)."})
     db: str = field(default_factory=default_db_path,
                     metadata={"description": "Checkpoint store: SQLite path, or postgresql:// DSN."})
+    resolve_wait_s: float = field(
+        default=360.0, metadata={"description": "After a fix, how long to wait for firing alerts to clear."})
+    lock_ttl_s: float = field(default=900.0, metadata={"description": "Lifetime of the namespace write lock."})
+    cluster: Any = field(default=None, metadata={
+        "description": "The Cluster to act on (Python API only; Studio uses the registered default)."})
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if f.name == "db":
+            if f.name in ("db", "cluster"):
                 continue
             explicit = getattr(self, f.name)
             default = f.default if f.default is not f.default_factory else None  # type: ignore[misc]

@@ -10,7 +10,7 @@ import operator
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Phase = Literal[
     "detect", "diagnose", "plan", "approve", "begin", "snapshot", "execute", "validate", "undo",
@@ -30,6 +30,15 @@ class Alert(BaseModel):
     endsAt: str = "0001-01-01T00:00:00Z"
     generatorURL: str = ""
     fingerprint: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_api_v2(cls, data: Any) -> Any:
+        """Alertmanager API v2 (GET /api/v2/alerts) carries status as {state: ...}: accept it too."""
+        if isinstance(data, dict) and isinstance(data.get("status"), dict):
+            state = data["status"].get("state")
+            data = {**data, "status": "firing" if state in ("active", "unprocessed", "suppressed") else "resolved"}
+        return data
 
     @field_validator("labels")
     @classmethod

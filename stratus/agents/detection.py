@@ -1,0 +1,38 @@
+"""Detection agent: confirms from live telemetry that the alerts describe a real, open incident.
+
+Read-only. It measures the health baseline at detection time and the noise level of H that sets the
+TNR tolerance eps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from stratus.agents.common import cluster_of, context_of, step
+from stratus.context import Context
+from stratus.state import Finding, IncidentState
+from stratus.tools.health import IGNORED_ALERTS, alert_component, measure, noise_eps
+
+
+def detect(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    ctx = context_of(runtime)
+    cluster = cluster_of(ctx)
+    ns = state["namespace"]
+    health = measure(cluster, ctx, ns)
+    eps = noise_eps(cluster, ctx, ns)
+    findings = []
+    for a in state.get("alerts") or []:
+        labels = a.get("labels", {})
+        if labels.get("alertname") in IGNORED_ALERTS or a.get("status") == "resolved":
+            continue
+        findings.append(Finding(source="alerts", subject=f"Alert/{labels.get('alertname')}",
+                                summary=f"received {labels.get('alertname')} for {alert_component(labels)}",
+                                component=alert_component(labels), signal=labels.get("alertname", ""),
+                                evidence=[f"alert:{a.get('fingerprint', '')}"]).model_dump())
+    detected = bool(health.unhealthy) or bool(health.firing_alerts)
+    point = {"t": health.at, "H": health.H, "phase": "detect", "tx": None, "verdict": None}
+    return {"phase": "detect", "detected": detected, "health_detect": health.model_dump(),
+            "health_baseline": health.model_dump(), "health_latest": health.model_dump(), "eps": eps,
+            "findings": findings, "health_history": [point], "steps": step(state)}

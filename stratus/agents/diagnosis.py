@@ -1,0 +1,24 @@
+"""Diagnosis agent: findings from every analyzer, ranked root-cause hypotheses. Read-only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from stratus.agents.common import cluster_of, context_of, policy_of, step
+from stratus.context import Context
+from stratus.state import IncidentState
+
+MAX_FINDINGS_PER_ROUND = 40
+MAX_HYPOTHESES = 12
+
+
+def diagnose(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    ctx = context_of(runtime)
+    cluster = cluster_of(ctx)
+    findings, hypotheses, _view = policy_of(ctx).diagnose(cluster, state["namespace"])
+    order = {"critical": 0, "warning": 1, "info": 2}
+    findings.sort(key=lambda f: order.get(f.severity, 3))
+    return {"phase": "diagnose", "findings": [f.model_dump() for f in findings[:MAX_FINDINGS_PER_ROUND]],
+            "hypotheses": [h.model_dump() for h in hypotheses[:MAX_HYPOTHESES]], "steps": step(state)}

@@ -1,0 +1,160 @@
+"""Mitigation agent: the only writer. Plans a fix, then runs it as a TNR transaction.
+
+Nodes: ``plan_mitigation`` (pick the best untried plan), ``approve`` (human gate, optional),
+``begin`` (lock + intent), ``snapshot`` (undo log + guard + dry run), ``execute`` (apply + settle) and
+``validate`` (measure and decide commit or undo). Each node is checkpointed, so the undo log is durable
+before any change is applied.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from stratus.agents.common import cluster_of, context_of, open_transaction, policy_of, step
+from stratus.context import Context
+from stratus.state import Action, HealthReport, Hypothesis, IncidentState, Transaction
+from stratus.tools import transaction as txn
+from stratus.tools.health import measure, tnr_verdict
+from stratus.tools.kubectl import GuardError
+
+RISKY_VERBS = {"delete", "exec", "apply", "create", "taint", "cordon", "patch", "set_resources"}
+ALERT_POLL_S = 30.0
+
+
+def plan_mitigation(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    ctx = context_of(runtime)
+    cluster = cluster_of(ctx)
+    hyps = [Hypothesis(**h) for h in state.get("hypotheses") or []]
+    tried = set(state.get("tried") or [])
+    if int(state.get("attempts", 0)) >= ctx.max_attempts:
+        return {"phase": "plan", "plan": [], "escalation_reason": f"{ctx.max_attempts} attempts used",
+                "steps": step(state)}
+    choice = policy_of(ctx).next_plan(cluster, state["namespace"], hyps, tried)
+    if choice is None:
+        return {"phase": "plan", "plan": [], "steps": step(state),
+                "escalation_reason": "no untried plan for any hypothesis"
+                if hyps else "no hypothesis explains the symptoms"}
+    hyp, key, actions, expect = choice
+    return {"phase": "plan", "current_hypothesis": {**hyp.model_dump(), "plan_key": key, "expect": expect},
+            "plan": [a.model_dump() for a in actions], "steps": step(state)}
+
+
+def needs_approval(ctx: Context, plan: list[dict[str, Any]]) -> bool:
+    if ctx.approval == "always":
+        return True
+    if ctx.approval == "risky":
+        return any(a["verb"] in RISKY_VERBS for a in plan)
+    return False
+
+
+def approve(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Ask a human. Everything before ``interrupt`` is read-only, so a resumed run can repeat it."""
+    ctx = context_of(runtime)
+    cluster = cluster_of(ctx)
+    items = []
+    for a in (Action(**x) for x in state["plan"]):
+        dry = cluster.apply(a, dry_run=True)
+        items.append({"kubectl": a.to_kubectl(), "dry_run": dry.message, "dry_run_ok": dry.ok})
+    decision = interrupt({"incident": state["incident_id"], "hypothesis": state.get("current_hypothesis"),
+                          "actions": items, "answer": "approve | reject | {'edit': ['kubectl ...']}"})
+    hyp = state.get("current_hypothesis") or {}
+    if isinstance(decision, dict) and decision.get("edit"):
+        try:
+            plan = [Action.from_kubectl(c).model_dump() for c in decision["edit"]]
+        except GuardError as exc:
+            return {"phase": "approve", "plan": [], "tried": [hyp.get("plan_key", "")],
+                    "reflections": [f"Edited plan refused by the guard: {exc}"], "steps": step(state)}
+        return {"phase": "approve", "plan": plan, "steps": step(state)}
+    if decision in ("approve", "approved", True, "yes", "y"):
+        return {"phase": "approve", "steps": step(state)}
+    return {"phase": "approve", "plan": [], "tried": [hyp.get("plan_key", "")],
+            "reflections": [f"A human rejected: {'; '.join(i['kubectl'] for i in items)}"], "steps": step(state)}
+
+
+def begin(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    ctx = context_of(runtime)
+    cluster = cluster_of(ctx)
+    attempt = int(state.get("attempts", 0)) + 1
+    actions = [Action(**a) for a in state["plan"]]
+    tx = txn.begin(cluster, f"{state['incident_id']}-tx{attempt}", attempt, state["namespace"], actions,
+                   state.get("current_hypothesis"), holder=state["incident_id"], ttl_s=ctx.lock_ttl_s)
+    before = measure(cluster, ctx, state["namespace"])
+    tx.health_before = before.model_dump()
+    tx.eps = float(state.get("eps", ctx.eps_floor))
+    return {"phase": "begin", "attempts": attempt, "transactions": [tx.model_dump()],
+            "tried": [(state.get("current_hypothesis") or {}).get("plan_key", "")], "steps": step(state)}
+
+
+def snapshot(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    ctx = context_of(runtime)
+    cluster = cluster_of(ctx)
+    tx = Transaction(**state["transactions"][-1])
+    if tx.status == "refused":
+        return {"phase": "snapshot", "steps": step(state)}
+    scope = set(ctx.namespaces) | {state["namespace"]}
+    tx = txn.snapshot_and_guard(cluster, tx, scope)
+    out: dict[str, Any] = {"phase": "snapshot", "transactions": [tx.model_dump()], "steps": step(state)}
+    if tx.status == "refused":
+        cluster.release_lock(tx.namespace, state["incident_id"])
+        tx.ended_at = cluster.now()
+        out["transactions"] = [tx.model_dump()]
+        out["reflections"] = [f"Attempt {tx.attempt} refused before any change: {tx.verdict_reason}"]
+    return out
+
+
+def execute(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    ctx = context_of(runtime)
+    cluster = cluster_of(ctx)
+    tx = Transaction(**state["transactions"][-1])
+    tx = txn.apply_all(cluster, tx)
+    actions = [Action(**a) for a in tx.actions]
+    txn.settle(cluster, ctx, txn.refs_for(actions, tx.namespace))
+    return {"phase": "execute", "transactions": [tx.model_dump()], "steps": step(state)}
+
+
+def _quiet_but_alerting(h: HealthReport) -> bool:
+    return bool(h.firing_alerts) and all(u.startswith("alert:") for u in h.unhealthy)
+
+
+def validate(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    ctx = context_of(runtime)
+    cluster = cluster_of(ctx)
+    tx = Transaction(**state["transactions"][-1])
+    ns = state["namespace"]
+    if tx.status == "crashed":
+        tx.verdict, tx.verdict_reason = "crashed", "STRATUS stopped mid-transaction; undoing it on resume"
+        return {"phase": "validate", "transactions": [tx.model_dump()], "steps": step(state)}
+    before = HealthReport(**tx.health_before) if tx.health_before else measure(cluster, ctx, ns)
+    after = measure(cluster, ctx, ns)
+    waited = 0.0
+    # alert rules keep firing for their look-back window after symptoms stop: wait for them (bounded)
+    while _quiet_but_alerting(after) and after.H >= before.H - tx.eps and waited < ctx.resolve_wait_s:
+        cluster.wait(ALERT_POLL_S)
+        waited += ALERT_POLL_S
+        after = measure(cluster, ctx, ns)
+    failed = [r for r in tx.results if not r.get("ok")]
+    incident_open = bool(after.unhealthy)
+    verdict, reason = tnr_verdict(before, after, tx.eps, ctx.delta, incident_open)
+    if failed and verdict == "commit":
+        verdict, reason = "ineffective", f"an action failed: {failed[0].get('message', '')}"
+    tx.health_after = after.model_dump()
+    tx.verdict, tx.verdict_reason = verdict, reason
+    if ctx.agent != "stratus":
+        verdict = "commit"  # the baselines have no TNR gate
+    if verdict == "commit":
+        tx.status, tx.ended_at = "committed", cluster.now()
+        cluster.release_lock(ns, state["incident_id"])
+    point = {"t": after.at, "H": after.H, "phase": "validate", "tx": tx.id, "verdict": tx.verdict}
+    return {"phase": "validate", "transactions": [tx.model_dump()], "health_latest": after.model_dump(),
+            "health_history": [point], "steps": step(state)}
+
+
+def mark_crashed(state: IncidentState) -> dict[str, Any] | None:
+    """Update applied on resume: the open transaction is marked crashed so validate routes to undo."""
+    tx = open_transaction(state)
+    if tx is None:
+        return None
+    return {"transactions": [{**tx, "status": "crashed"}]}

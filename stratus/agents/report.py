@@ -1,0 +1,59 @@
+"""The incident report: outcome, root cause, transactions, and the incident-level TNR check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from stratus.agents.common import cluster_of, context_of, step
+from stratus.context import Context
+from stratus.state import IncidentReport, IncidentState
+from stratus.tools.health import measure
+
+
+def _report(state: IncidentState, runtime: Runtime[Context], escalated: bool) -> dict[str, Any]:
+    ctx = context_of(runtime)
+    cluster = cluster_of(ctx)
+    txs = state.get("transactions") or []
+    detect = state.get("health_detect") or {}
+    eps = float(state.get("eps", ctx.eps_floor))
+    final = measure(cluster, ctx, state["namespace"]) if state.get("detected") else None
+    h0 = detect.get("H")
+    h1 = final.H if final else h0
+    violation = bool(final and h0 is not None and h1 is not None and h1 < h0 - eps)
+    committed = [t for t in txs if t["status"] == "committed"]
+    root = committed[-1].get("hypothesis") if committed else None
+    if root is None and state.get("hypotheses"):
+        root = state["hypotheses"][0]
+    if not state.get("detected"):
+        outcome, summary = "no_incident", "No open incident: alerts and health show nothing to fix."
+    elif escalated:
+        outcome = "escalated"
+        summary = (f"Escalated to a human: {state.get('escalation_reason') or 'budget spent'}. "
+                   f"{len(txs)} transaction(s), {sum(t['status'] == 'undone' for t in txs)} undone.")
+    else:
+        outcome = "resolved"
+        last = committed[-1] if committed else None
+        summary = (f"Resolved: {root.get('fault_class')} at {root.get('component')}; "
+                   f"fixed by {' && '.join(last['kubectl'])}." if last and root else "Resolved.")
+    if violation:
+        summary += f" TNR VIOLATION: final H {h1:.4f} is below detection H {h0:.4f} - eps {eps:.4f}."
+    report = IncidentReport(
+        outcome=outcome, summary=summary, root_cause=root, transactions=len(txs),
+        rollbacks=sum(t["status"] == "undone" for t in txs), health_initial=h0, health_final=h1,
+        tnr_violation=violation, reasons=list(state.get("reflections") or []))
+    out: dict[str, Any] = {"phase": "escalated" if escalated else ("resolved" if state.get("detected")
+                                                                   else "no_incident"),
+                           "report": report.model_dump(), "steps": step(state)}
+    if final:
+        out["health_latest"] = final.model_dump()
+    return out
+
+
+def report(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    return _report(state, runtime, escalated=False)
+
+
+def escalate(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    return _report(state, runtime, escalated=True)

@@ -1,0 +1,102 @@
+"""The STRATUS state graph: Detection -> Diagnosis -> Mitigation (as TNR transactions) -> Undo.
+
+Node functions live in ``stratus.agents``; this module only wires them. Routing functions return
+``Literal`` node names so LangGraph Studio draws every edge.
+
+    START -> detect -> diagnose -> plan_mitigation -> [approve] -> begin -> snapshot -> execute
+          -> validate -> report (resolved) | diagnose (better, still open) | undo (TNR broken or
+             ineffective) ; undo -> diagnose | escalate ; escalate/report -> END
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from stratus.agents.common import context_of
+from stratus.agents.detection import detect
+from stratus.agents.diagnosis import diagnose
+from stratus.agents.mitigation import approve, begin, execute, needs_approval, plan_mitigation, snapshot, validate
+from stratus.agents.report import escalate, report
+from stratus.agents.undo import undo
+from stratus.context import Context
+from stratus.state import IncidentState
+
+
+def _over_budget(state: IncidentState, ctx: Context) -> bool:
+    return int(state.get("steps", 0)) >= ctx.max_steps
+
+
+def after_detect(state: IncidentState) -> Literal["diagnose", "report"]:
+    return "diagnose" if state.get("detected") else "report"
+
+
+def after_plan(state: IncidentState, runtime: Runtime[Context]) -> Literal["approve", "begin", "escalate"]:
+    ctx = context_of(runtime)
+    if not state.get("plan") or _over_budget(state, ctx):
+        return "escalate"
+    return "approve" if needs_approval(ctx, state["plan"]) else "begin"
+
+
+def after_approve(state: IncidentState) -> Literal["begin", "diagnose"]:
+    return "begin" if state.get("plan") else "diagnose"
+
+
+def after_snapshot(state: IncidentState) -> Literal["execute", "diagnose"]:
+    return "diagnose" if state["transactions"][-1]["status"] == "refused" else "execute"
+
+
+def after_validate(state: IncidentState, runtime: Runtime[Context]) -> Literal["report", "diagnose", "undo",
+                                                                              "escalate"]:
+    ctx = context_of(runtime)
+    tx = state["transactions"][-1]
+    still_open = bool((state.get("health_latest") or {}).get("unhealthy"))
+    if tx["status"] != "committed":
+        return "undo"
+    if not still_open or ctx.agent == "oneshot":
+        return "report"
+    if int(state.get("attempts", 0)) >= ctx.max_attempts or _over_budget(state, ctx):
+        return "escalate"
+    return "diagnose"
+
+
+def after_undo(state: IncidentState, runtime: Runtime[Context]) -> Literal["diagnose", "escalate"]:
+    ctx = context_of(runtime)
+    if int(state.get("attempts", 0)) >= ctx.max_attempts or _over_budget(state, ctx):
+        return "escalate"
+    return "diagnose"
+
+
+def build_graph(checkpointer: Any = None) -> Any:
+    """Compile the STRATUS graph; pass a checkpointer for durable, resumable incidents."""
+    g = StateGraph(IncidentState, context_schema=Context)
+    g.add_node("detect", detect)
+    g.add_node("diagnose", diagnose)
+    g.add_node("plan_mitigation", plan_mitigation)
+    g.add_node("approve", approve)
+    g.add_node("begin", begin)
+    g.add_node("snapshot", snapshot)
+    g.add_node("execute", execute)
+    g.add_node("validate", validate)
+    g.add_node("undo", undo)
+    g.add_node("escalate", escalate)
+    g.add_node("report", report)
+
+    g.add_edge(START, "detect")
+    g.add_conditional_edges("detect", after_detect)
+    g.add_edge("diagnose", "plan_mitigation")
+    g.add_conditional_edges("plan_mitigation", after_plan)
+    g.add_conditional_edges("approve", after_approve)
+    g.add_edge("begin", "snapshot")
+    g.add_conditional_edges("snapshot", after_snapshot)
+    g.add_edge("execute", "validate")
+    g.add_conditional_edges("validate", after_validate)
+    g.add_conditional_edges("undo", after_undo)
+    g.add_edge("escalate", END)
+    g.add_edge("report", END)
+    return g.compile(checkpointer=checkpointer)
+
+
+graph = build_graph()

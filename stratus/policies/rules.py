@@ -1,0 +1,106 @@
+"""The offline rules policy: findings -> ranked hypotheses -> runbook plans. No LLM, no network.
+
+Ranking: every finding's signal votes for (component, fault class) with the weight the runbook data
+gives it; votes combine by noisy-OR. Then the call graph decides between a component and the things
+that fail because of it: a symptom-class hypothesis (unreachable, crash loop, unavailable) on a
+component whose dependency carries a hypothesis of its own is demoted, so the root cause is the
+deepest failing component that explains the failures above it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stratus.cluster.base import Cluster
+from stratus.policies import runbooks
+from stratus.state import Action, Finding, Hypothesis
+from stratus.tools.analyzers import View, run_all
+
+SYMPTOM_DEMOTION = 0.35
+MIN_CONFIDENCE = 0.05
+
+
+@lru_cache(maxsize=1)
+def runbook_data() -> dict[str, Any]:
+    return yaml.safe_load((Path(__file__).parent / "runbooks.yaml").read_text())
+
+
+def rank(findings: list[Finding], view: View) -> list[Hypothesis]:
+    classes = runbook_data()["classes"]
+    by_signal: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for cls, spec in classes.items():
+        for signal, weight in spec["signals"].items():
+            by_signal[signal].append((cls, float(weight)))
+    miss: dict[tuple[str, str], float] = defaultdict(lambda: 1.0)
+    evidence: dict[tuple[str, str], list[Finding]] = defaultdict(list)
+    for f in findings:
+        if not f.component:
+            continue
+        for cls, weight in by_signal.get(f.signal, []):
+            key = (f.component, cls)
+            miss[key] *= 1.0 - weight
+            evidence[key].append(f)
+    scores = {key: 1.0 - m for key, m in miss.items()}
+    deps = view.dependencies()
+    implicated = {comp for (comp, cls), s in scores.items() if s >= 0.3 and not classes[cls].get("symptom")}
+    implicated |= {comp for (comp, cls), s in scores.items() if s >= 0.3}
+    hyps = []
+    for (comp, cls), score in scores.items():
+        why = ""
+        if classes[cls].get("symptom"):
+            deeper = sorted(d for d in deps.get(comp, set()) if d in implicated and d != comp)
+            if deeper:
+                score *= SYMPTOM_DEMOTION
+                why = f" (explained by failing dependency {', '.join(deeper)})"
+        if score < MIN_CONFIDENCE:
+            continue
+        evs = evidence[(comp, cls)]
+        level, ftype = classes[cls]["labels"]
+        hyps.append(Hypothesis(
+            component=comp, fault_class=cls, confidence=round(min(score, 0.99), 4),
+            summary=f"{cls.replace('_', ' ')} at {comp}{why}: " + "; ".join(e.summary for e in evs[:3])[:400],
+            evidence=sorted({r for e in evs for r in e.evidence})[:12], system_level=level, fault_type=ftype,
+            data={"signals": sorted({e.signal for e in evs}),
+                  "facts": [e.data for e in evs if e.data][:6]}))
+    hyps.sort(key=lambda h: (-h.confidence, h.component, h.fault_class))
+    return hyps
+
+
+class RulesPolicy:
+    """The offline policy used by the graph's diagnose and plan_mitigation nodes."""
+
+    name = "rules"
+
+    def diagnose(self, cluster: Cluster, namespace: str) -> tuple[list[Finding], list[Hypothesis], View]:
+        view, findings = run_all(cluster, namespace)
+        return findings, rank(findings, view), view
+
+    def plans(self, cluster: Cluster, namespace: str, hypothesis: Hypothesis,
+              view: View | None = None) -> list[tuple[str, list[Action], str]]:
+        """Candidate plans for a hypothesis, best first: (key, actions, expected effect)."""
+        view = view or View.read(cluster, namespace)
+        fn = runbooks.REGISTRY.get(hypothesis.fault_class)
+        if fn is None:
+            return []
+        out = []
+        for i, (actions, expect) in enumerate(fn(view, hypothesis, runbook_data()["database"])):
+            for a in actions:
+                a.namespace = a.namespace or namespace
+                a.reason = a.reason or hypothesis.summary[:200]
+            out.append((f"{hypothesis.key}:{i}:{'|'.join(a.to_kubectl() for a in actions)}", actions, expect))
+        return out
+
+    def next_plan(self, cluster: Cluster, namespace: str, hypotheses: list[Hypothesis], tried: set[str],
+                  view: View | None = None) -> tuple[Hypothesis, str, list[Action], str] | None:
+        """The best untried plan of the best hypothesis that still has one."""
+        view = view or View.read(cluster, namespace)
+        for h in hypotheses:
+            for key, actions, expect in self.plans(cluster, namespace, h, view):
+                if key not in tried:
+                    return h, key, actions, expect
+        return None

@@ -1,0 +1,219 @@
+"""Runbook plans: one small function per fault class, each yielding candidate plans best first.
+
+A plan is a list of ``Action`` plus the effect it should have. Plans use only what the analyzers saw
+(manifests, rollout history, env, findings' facts) and public facts of the apps (runbooks.yaml).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+from stratus.state import Action, Hypothesis
+from stratus.tools.analyzers import View
+
+Plan = tuple[list[Action], str]
+RunbookFn = Callable[[View, Hypothesis, dict[str, Any]], Iterator[Plan]]
+REGISTRY: dict[str, RunbookFn] = {}
+REVISION = "deployment.kubernetes.io/revision"
+
+
+def runbook(*classes: str) -> Callable[[RunbookFn], RunbookFn]:
+    def register(fn: RunbookFn) -> RunbookFn:
+        for c in classes:
+            REGISTRY[c] = fn
+        return fn
+    return register
+
+
+def _deployment(v: View, name: str) -> dict[str, Any] | None:
+    return next((d for d in v.deployments if d["metadata"]["name"] == name), None)
+
+
+def _history(v: View, d: dict[str, Any]) -> list[dict[str, Any]]:
+    owned = [rs for rs in v.replicasets if any(r.get("uid") == d["metadata"].get("uid")
+                                               for r in rs["metadata"].get("ownerReferences", []))]
+    return sorted(owned, key=lambda rs: int(rs["metadata"].get("annotations", {}).get(REVISION, "0")))
+
+
+def _facts(h: Hypothesis, key: str) -> list[Any]:
+    return [f[key] for f in h.data.get("facts", []) if key in f]
+
+
+def _container(d: dict[str, Any]) -> dict[str, Any]:
+    return d["spec"]["template"]["spec"]["containers"][0]
+
+
+def _undo(v: View, comp: str) -> Iterator[Plan]:
+    d = _deployment(v, comp)
+    if d is not None and len(_history(v, d)) >= 2:
+        yield [Action(verb="rollout_undo", kind="Deployment", name=comp)], \
+            f"{comp} returns to its previous revision and its new pods stop failing"
+
+
+def _restart(comp: str) -> Plan:
+    return [Action(verb="rollout_restart", kind="Deployment", name=comp)], f"fresh pods of {comp} serve again"
+
+
+@runbook("service_port_mismatch")
+def service_port(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
+    svc = next((s for s in v.services if s["metadata"]["name"] == h.component), None)
+    if svc is None:
+        return
+    comp = v.service_component(h.component)
+    tmpl = v.template_of(comp)
+    ports = [int(p["containerPort"]) for c in (tmpl or {"spec": {}})["spec"].get("containers", [])
+             for p in c.get("ports", [])]
+    for i, sp in enumerate(svc["spec"].get("ports", [])):
+        tp = sp.get("targetPort", sp["port"])
+        if ports and isinstance(tp, int) and tp not in ports:
+            value = sp["port"] if sp["port"] in ports else ports[0]
+            yield [Action(verb="patch", kind="Service", name=h.component,
+                          params={"type": "json", "patch": [{"op": "replace", "path": f"/spec/ports/{i}/targetPort",
+                                                             "value": value}]})], \
+                f"Service {h.component} routes to port {value} where its pods listen"
+
+
+@runbook("scaled_to_zero")
+def scaled_to_zero(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
+    yield [Action(verb="scale", kind="Deployment", name=h.component, params={"replicas": 1})], \
+        f"{h.component} runs one replica again and its Service gets an endpoint"
+
+
+@runbook("unschedulable")
+def unschedulable(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
+    d = _deployment(v, h.component)
+    if d is None:
+        return
+    if d["spec"]["template"]["spec"].get("nodeSelector"):
+        yield [Action(verb="patch", kind="Deployment", name=h.component,
+                      params={"type": "json", "patch": [{"op": "remove", "path": "/spec/template/spec/nodeSelector"}]})], \
+            f"pods of {h.component} can be scheduled on any node"
+    yield from _undo(v, h.component)
+
+
+@runbook("wrong_binary")
+def wrong_binary(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
+    expected = next(iter(_facts(h, "expected")), [h.component])
+    yield [Action(verb="patch", kind="Deployment", name=h.component,
+                  params={"type": "json", "patch": [{"op": "replace",
+                                                     "path": "/spec/template/spec/containers/0/command",
+                                                     "value": expected}]})], \
+        f"{h.component} runs its own binary {expected} and serves its port"
+    yield from _undo(v, h.component)
+
+
+@runbook("env_misconfig")
+def env_misconfig(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
+    for var, expected in zip(_facts(h, "var"), _facts(h, "expected")):
+        yield [Action(verb="set_env", kind="Deployment", name=h.component, params={"env": {var: expected}})], \
+            f"{h.component} reaches its dependency at {expected}"
+    yield from _undo(v, h.component)
+
+
+@runbook("bad_rollout", "readiness_probe", "image_pull")
+def bad_rollout(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
+    yield from _undo(v, h.component)
+    d = _deployment(v, h.component)
+    if d is None:
+        return
+    c = _container(d)
+    if h.fault_class == "readiness_probe" and c.get("readinessProbe"):
+        yield [Action(verb="patch", kind="Deployment", name=h.component,
+                      params={"type": "json", "patch": [{"op": "remove",
+                                                         "path": "/spec/template/spec/containers/0/readinessProbe"}]})], \
+            f"pods of {h.component} become Ready"
+    if h.fault_class in ("image_pull", "bad_rollout"):
+        repo = c.get("image", "").split(":")[0].rsplit("/", 1)[0]
+        peers = [_container(x).get("image") for x in v.deployments if x is not d]
+        same = [i for i in peers if i and i.split(":")[0].rsplit("/", 1)[0] == repo and i != c.get("image")]
+        if same:
+            image = max(set(same), key=same.count)
+            yield [Action(verb="set_image", kind="Deployment", name=h.component,
+                          params={"images": {c["name"]: image}})], \
+                f"{h.component} runs the image its peers run ({image})"
+
+
+@runbook("oom_limit")
+def oom_limit(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
+    yield from _undo(v, h.component)
+    d = _deployment(v, h.component)
+    if d is not None:
+        c = _container(d)
+        yield [Action(verb="set_resources", kind="Deployment", name=h.component,
+                      params={"limits": {"memory": "512Mi"}, "container": c["name"]})], \
+            f"{h.component} has room for its working set"
+
+
+@runbook("network_policy")
+def network_policy(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
+    for name in dict.fromkeys(_facts(h, "policy")):
+        yield [Action(verb="delete", kind="NetworkPolicy", name=name)], \
+            f"traffic reaches {h.component} again"
+
+
+@runbook("pod_chaos", "network_chaos")
+def chaos(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
+    for kind, name in dict.fromkeys(zip(_facts(h, "kind"), _facts(h, "name"))):
+        yield [Action(verb="delete", kind=kind, name=name)], f"the {kind} stops acting on {h.component}"
+
+
+def _dependents(v: View, db_component: str) -> list[str]:
+    out = []
+    for d in v.deployments:
+        env = v.container_env(d["metadata"]["name"])
+        addr = env.get("MONGO_ADDR", "")
+        if addr and v.service_component(addr.rpartition(":")[0]) == db_component:
+            out.append(d["metadata"]["name"])
+    return out
+
+
+def _database_name(v: View, h: Hypothesis, dependents: list[str]) -> str:
+    for name in _facts(h, "db"):
+        return str(name)
+    for dep in dependents:
+        if v.container_env(dep).get("MONGO_DB"):
+            return v.container_env(dep)["MONGO_DB"]
+    return h.component.removeprefix("mongodb-") + "-db"
+
+
+def _restart_unhealthy(v: View, comps: list[str]) -> list[Action]:
+    bad = set()
+    for p in v.pods:
+        comp = v.deployment_of_pod(p)
+        if comp in comps and not all(cs.get("ready") for cs in p.get("status", {}).get("containerStatuses", [])):
+            bad.add(comp)
+    return [Action(verb="rollout_restart", kind="Deployment", name=c) for c in sorted(bad)]
+
+
+def _mongo(db: dict[str, Any]) -> dict[str, Any]:
+    return {"engine": "mongodb", "client": db.get("client", "mongo"), "user_db": db.get("user_db", "admin")}
+
+
+@runbook("db_role_revoked")
+def db_role(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
+    deps = _dependents(v, h.component)
+    name = _database_name(v, h, deps)
+    grant = Action(verb="exec", kind="Deployment", name=h.component,
+                   params={"db_command": {**_mongo(db), "op": "grant_role", "user": db["app_user"],
+                                          "roles": [{"role": db["app_role"], "db": name}]}})
+    yield [grant, *_restart_unhealthy(v, deps)], f"{db['app_user']} can read and write {name} again"
+
+
+@runbook("db_user_missing")
+def db_user(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
+    deps = _dependents(v, h.component)
+    name = _database_name(v, h, deps)
+    create = Action(verb="exec", kind="Deployment", name=h.component,
+                    params={"db_command": {**_mongo(db), "op": "create_user", "user": db["app_user"],
+                                           "pwd": db["app_password"],
+                                           "roles": [dict(db["admin_role"]), {"role": db["app_role"], "db": name}]}})
+    yield [create, *_restart_unhealthy(v, deps)], f"{db['app_user']} can log in to {h.component} again"
+
+
+@runbook("dependency_unreachable", "crash_loop", "unavailable", "network_latency")
+def generic(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
+    if _deployment(v, h.component) is None:
+        return
+    if h.fault_class == "crash_loop":
+        yield from _undo(v, h.component)
+    yield _restart(h.component)
