@@ -13,7 +13,7 @@ import json
 import sqlite3
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
@@ -123,7 +123,8 @@ def _result(incident_id: str, state: dict[str, Any], interrupt: Any = None) -> I
 
 def invoke_graph(alerts: Any, *, cluster: Any = None, context: Context | None = None,
                  thread_id: str | None = None, checkpointer: BaseCheckpointSaver | None = None,
-                 resume: Any = None) -> IncidentResult:
+                 resume: Any = None,
+                 on_update: Callable[[str, dict[str, Any]], None] | None = None) -> IncidentResult:
     """Run (or resume) one incident from Alertmanager-shaped alerts and return its result.
 
     Args:
@@ -133,6 +134,7 @@ def invoke_graph(alerts: Any, *, cluster: Any = None, context: Context | None = 
         thread_id: incident id; reuse one to resume an interrupted or crashed incident.
         checkpointer: a LangGraph checkpointer; by default the SQLite/Postgres store of ``context.db``.
         resume: the answer to a pending human-approval interrupt.
+        on_update: called with (node name, state update) after every node, for live timelines.
     """
     from langgraph.types import Command
 
@@ -163,7 +165,11 @@ def invoke_graph(alerts: Any, *, cluster: Any = None, context: Context | None = 
         else:
             payload = {"incident_id": incident_id, "namespace": namespace,
                        "alerts": [a.model_dump() for a in parsed], "attempts": 0, "steps": 0}
-        graph.invoke(payload, config, context=ctx, durability="sync")
+        for chunk in graph.stream(payload, config, context=ctx, durability="sync", stream_mode="updates"):
+            if on_update is not None:
+                for node, update in chunk.items():
+                    if node != "__interrupt__" and isinstance(update, dict):
+                        on_update(node, update)
         final = graph.get_state(config)
         pending = [i.value for i in final.interrupts] if final.interrupts else None
         return _result(incident_id, final.values, pending[0] if pending else None)

@@ -88,7 +88,13 @@ class RulesPolicy:
         if fn is None:
             return []
         out = []
+        symptom = runbook_data()["classes"][hypothesis.fault_class].get("symptom")
         for i, (actions, expect) in enumerate(fn(view, hypothesis, runbook_data()["database"])):
+            if not symptom:
+                # clients that crashed on the broken dependency sit in restart back-off: restart them
+                named = {(a.verb, a.name) for a in actions}
+                actions = actions + [a for a in runbooks.restart_crashed_dependents(view, hypothesis.component)
+                                     if (a.verb, a.name) not in named]
             for a in actions:
                 a.namespace = a.namespace or namespace
                 a.reason = a.reason or hypothesis.summary[:200]
