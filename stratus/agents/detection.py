@@ -13,14 +13,15 @@ from langgraph.runtime import Runtime
 from stratus.agents.common import cluster_of, context_of, step
 from stratus.context import Context
 from stratus.state import Finding, IncidentState
-from stratus.tools.health import IGNORED_ALERTS, alert_component, measure, noise_eps
+from stratus.tools.analyzers import assess
+from stratus.tools.health import IGNORED_ALERTS, alert_component, noise_eps
 
 
 def detect(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = context_of(runtime)
     cluster = cluster_of(ctx)
     ns = state["namespace"]
-    health = measure(cluster, ctx, ns)
+    health = assess(cluster, ctx, ns)
     eps = noise_eps(cluster, ctx, ns)
     findings = []
     for a in state.get("alerts") or []:

@@ -17,7 +17,8 @@ from stratus.agents.common import cluster_of, context_of, open_transaction, poli
 from stratus.context import Context
 from stratus.state import Action, HealthReport, Hypothesis, IncidentState, Transaction
 from stratus.tools import transaction as txn
-from stratus.tools.health import measure, tnr_verdict
+from stratus.tools.analyzers import assess
+from stratus.tools.health import tnr_verdict
 from stratus.tools.kubectl import GuardError
 
 RISKY_VERBS = {"delete", "exec", "apply", "create", "taint", "cordon", "patch", "set_resources"}
@@ -81,7 +82,7 @@ def begin(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     actions = [Action(**a) for a in state["plan"]]
     tx = txn.begin(cluster, f"{state['incident_id']}-tx{attempt}", attempt, state["namespace"], actions,
                    state.get("current_hypothesis"), holder=state["incident_id"], ttl_s=ctx.lock_ttl_s)
-    before = measure(cluster, ctx, state["namespace"])
+    before = assess(cluster, ctx, state["namespace"])
     tx.health_before = before.model_dump()
     tx.eps = float(state.get("eps", ctx.eps_floor))
     return {"phase": "begin", "attempts": attempt, "transactions": [tx.model_dump()],
@@ -127,14 +128,14 @@ def validate(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     if tx.status == "crashed":
         tx.verdict, tx.verdict_reason = "crashed", "STRATUS stopped mid-transaction; undoing it on resume"
         return {"phase": "validate", "transactions": [tx.model_dump()], "steps": step(state)}
-    before = HealthReport(**tx.health_before) if tx.health_before else measure(cluster, ctx, ns)
-    after = measure(cluster, ctx, ns)
+    before = HealthReport(**tx.health_before) if tx.health_before else assess(cluster, ctx, ns)
+    after = assess(cluster, ctx, ns)
     waited = 0.0
     # alert rules keep firing for their look-back window after symptoms stop: wait for them (bounded)
     while _quiet_but_alerting(after) and after.H >= before.H - tx.eps and waited < ctx.resolve_wait_s:
         cluster.wait(ALERT_POLL_S)
         waited += ALERT_POLL_S
-        after = measure(cluster, ctx, ns)
+        after = assess(cluster, ctx, ns)
     failed = [r for r in tx.results if not r.get("ok")]
     incident_open = bool(after.unhealthy)
     verdict, reason = tnr_verdict(before, after, tx.eps, ctx.delta, incident_open)

@@ -9,7 +9,7 @@ from langgraph.runtime import Runtime
 from stratus.agents.common import cluster_of, context_of, step
 from stratus.context import Context
 from stratus.state import IncidentReport, IncidentState
-from stratus.tools.health import measure
+from stratus.tools.analyzers import assess
 
 
 def _report(state: IncidentState, runtime: Runtime[Context], escalated: bool) -> dict[str, Any]:
@@ -18,12 +18,15 @@ def _report(state: IncidentState, runtime: Runtime[Context], escalated: bool) ->
     txs = state.get("transactions") or []
     detect = state.get("health_detect") or {}
     eps = float(state.get("eps", ctx.eps_floor))
-    final = measure(cluster, ctx, state["namespace"]) if state.get("detected") else None
+    final = assess(cluster, ctx, state["namespace"]) if state.get("detected") else None
     h0 = detect.get("H")
     h1 = final.H if final else h0
     violation = bool(final and h0 is not None and h1 is not None and h1 < h0 - eps)
     committed = [t for t in txs if t["status"] == "committed"]
-    root = committed[-1].get("hypothesis") if committed else None
+    def gain(t: dict[str, Any]) -> float:
+        return (t.get("health_after") or {}).get("H", 0.0) - (t.get("health_before") or {}).get("H", 0.0)
+    # the root cause is what the most effective committed fix addressed
+    root = max(committed, key=gain).get("hypothesis") if committed else None
     if root is None and state.get("hypotheses"):
         root = state["hypotheses"][0]
     if not state.get("detected"):

@@ -14,7 +14,7 @@ from stratus.agents.common import cluster_of, context_of, step
 from stratus.context import Context
 from stratus.state import Action, HealthReport, IncidentState, Transaction
 from stratus.tools import transaction as txn
-from stratus.tools.health import measure
+from stratus.tools.analyzers import assess
 
 
 def undo(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -25,7 +25,7 @@ def undo(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     mismatched = txn.undo(cluster, tx)
     refs = txn.refs_for([Action(**a) for a in tx.actions], ns)
     txn.settle(cluster, ctx, refs)
-    restored = measure(cluster, ctx, ns)
+    restored = assess(cluster, ctx, ns)
     before = HealthReport(**tx.health_before) if tx.health_before else restored
     tx.health_restored = restored.model_dump()
     tx.restore_ok = not mismatched and restored.H >= before.H - tx.eps

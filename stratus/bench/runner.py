@@ -19,7 +19,7 @@ from stratus.twin.faults import inject
 from stratus.twin.world import World
 
 WARM_UP_S = 300.0
-ALERT_WAIT_MAX_S = 900.0
+ALERT_WAIT_MAX_S = 600.0
 ALERT_POLL_S = 15.0
 AGENTS = ("stratus", "oneshot", "retry")
 

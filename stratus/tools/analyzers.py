@@ -19,6 +19,7 @@ from stratus.tools.health import alert_component, component_of_pod
 AnalyzerFn = Callable[["View"], list["Finding"]]
 REGISTRY: dict[str, AnalyzerFn] = {}
 LOG_TAIL = 60
+LOG_WINDOW_S = 900.0
 
 
 def analyzer(name: str) -> Callable[[AnalyzerFn], AnalyzerFn]:
@@ -349,7 +350,7 @@ def logs(v: View) -> list[Finding]:
         comp = v.deployment_of_pod(p)
         env = v.container_env(comp)
         try:
-            lines = v.cluster.logs(name, v.namespace, tail=LOG_TAIL)
+            lines = v.cluster.logs(name, v.namespace, tail=LOG_TAIL, since=v.cluster.now() - LOG_WINDOW_S)
         except Exception:
             continue
         hits: Counter[tuple[str, str]] = Counter()
@@ -459,3 +460,23 @@ def run_all(cluster: Cluster, namespace: str, only: list[str] | None = None) -> 
             continue
         findings.extend(fn(view))
     return view, findings
+
+
+STATIC_ANALYZERS = ("services", "deployments", "policies", "chaos")
+
+
+def latent_issues(cluster: Cluster, namespace: str) -> list[Finding]:
+    """Critical configuration findings that need no traffic to show (k8sgpt-style static checks)."""
+    _view, found = run_all(cluster, namespace, only=list(STATIC_ANALYZERS))
+    return [f for f in found if f.severity == "critical" and f.signal not in ("NoEndpoints",)]
+
+
+def assess(cluster: Cluster, ctx: Any, namespace: str) -> Any:
+    """Health from telemetry, with latent critical misconfigurations added to the unhealthy set U."""
+    from stratus.tools.health import measure
+
+    report = measure(cluster, ctx, namespace)
+    latent = sorted({f"latent:{f.signal}:{f.component}" for f in latent_issues(cluster, namespace)})
+    if latent:
+        report.unhealthy = sorted(set(report.unhealthy) | set(latent))
+    return report

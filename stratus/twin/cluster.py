@@ -61,10 +61,10 @@ class TwinCluster:
         return evs
 
     def logs(self, pod: str, namespace: str, container: str | None = None, tail: int = 200,
-             since: float | None = None) -> list[str]:
+             since: float | None = None, previous: bool = False) -> list[str]:
         if not self.world.store.exists("Pod", pod, namespace):
             raise NotFound(f'pods "{pod}" not found in namespace {namespace}')
-        lines = [line for t, line in self.world.logs.read(namespace, pod, container)
+        lines = [line for t, line in self.world.logs.read(namespace, pod, container, previous)
                  if since is None or t >= since]
         if len(lines) > tail:
             return [omitted_marker(len(lines), tail, "lines")] + lines[-tail:]

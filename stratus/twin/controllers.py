@@ -52,6 +52,30 @@ def pod_ready(pod: dict[str, Any]) -> bool:
 class Controllers:
     def __init__(self, world: "World") -> None:
         self.w = world
+        self._owner_index: dict[str, tuple[int, dict[str, list[dict[str, Any]]]]] = {}
+        self._hashes: dict[tuple[str, int], str] = {}
+
+    def _children(self, kind: str, owner: dict[str, Any]) -> list[dict[str, Any]]:
+        """Objects of ``kind`` controlled by ``owner``; indexed once per store version."""
+        version = self.w.store.version
+        cached = self._owner_index.get(kind)
+        if cached is None or cached[0] != version:
+            index: dict[str, list[dict[str, Any]]] = {}
+            for obj in self.w.store.list(kind):
+                for ref in obj["metadata"].get("ownerReferences") or ():
+                    index.setdefault(ref.get("uid"), []).append(obj)
+            cached = self._owner_index[kind] = (version, index)
+        return list(cached[1].get(owner["metadata"]["uid"], ()))
+
+    def template_hash(self, d: dict[str, Any]) -> str:
+        """The pod-template hash of a Deployment, cached per (uid, generation)."""
+        key = (d["metadata"]["uid"], d["metadata"].get("generation", 1))
+        h = self._hashes.get(key)
+        if h is None:
+            if len(self._hashes) > 4096:
+                self._hashes.clear()
+            h = self._hashes[key] = template_hash(d["spec"]["template"])
+        return h
 
     def sync(self) -> None:
         self.garbage_collect()
@@ -74,16 +98,16 @@ class Controllers:
 
     # --- deployments ------------------------------------------------------------------------
     def _rs_of(self, d: dict[str, Any]) -> list[dict[str, Any]]:
-        return [rs for rs in self.w.store.list("ReplicaSet", d["metadata"]["namespace"]) if owned_by(rs, d)]
+        return self._children("ReplicaSet", d)
 
     def _pods_of(self, rs: dict[str, Any]) -> list[dict[str, Any]]:
-        return [p for p in self.w.store.list("Pod", rs["metadata"]["namespace"]) if owned_by(p, rs)]
+        return self._children("Pod", rs)
 
     def deployment(self, d: dict[str, Any]) -> None:
         store, ns = self.w.store, d["metadata"]["namespace"]
         spec = d["spec"]
         tmpl = spec["template"]
-        h = template_hash(tmpl)
+        h = self.template_hash(d)
         rss = self._rs_of(d)
         max_rev = max((int(rs["metadata"].get("annotations", {}).get(REVISION, "0")) for rs in rss), default=0)
         current = next((rs for rs in rss if rs["metadata"]["labels"].get("pod-template-hash") == h), None)
@@ -144,7 +168,7 @@ class Controllers:
 
     def _deployment_status(self, d: dict[str, Any]) -> None:
         rss = self._rs_of(d)
-        h = template_hash(d["spec"]["template"])
+        h = self.template_hash(d)
         current = next((rs for rs in rss if rs["metadata"]["labels"].get("pod-template-hash") == h), None)
         total = sum(rs.get("status", {}).get("replicas", 0) for rs in rss)
         avail = sum(rs.get("status", {}).get("availableReplicas", 0) for rs in rss)
@@ -270,11 +294,19 @@ class Controllers:
     # --- endpoints --------------------------------------------------------------------------
     def endpoints(self) -> None:
         store = self.w.store
+        by_label: dict[tuple[str | None, str, str], list[dict[str, Any]]] = {}
+        for p in store.list("Pod"):
+            if p["spec"].get("nodeName"):
+                for k, val in (p["metadata"].get("labels") or {}).items():
+                    by_label.setdefault((p["metadata"].get("namespace"), k, val), []).append(p)
         for svc in store.list("Service"):
             ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
             sel = svc["spec"].get("selector")
-            pods = [p for p in store.list("Pod", ns) if sel and label_selector_matches(
-                p["metadata"].get("labels"), {"matchLabels": sel}) and p["spec"].get("nodeName")]
+            pods = []
+            if sel:
+                k0, v0 = next(iter(sel.items()))
+                pods = [p for p in by_label.get((ns, k0, v0), ())
+                        if label_selector_matches(p["metadata"].get("labels"), {"matchLabels": sel})]
             subsets = []
             ready = [p for p in pods if pod_ready(p)]
             not_ready = [p for p in pods if not pod_ready(p)]

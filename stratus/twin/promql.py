@@ -171,7 +171,7 @@ class _Cached:
         c = ctx.cache
         if c is None:
             return self._ev(ctx, t)
-        k = (self.ckey, t, ctx.lookback)
+        k = (self.ckey, t, ctx.lookback, ctx.start)  # start: "@ start()" inside subqueries
         r = c.get(k)
         if r is None:
             r = c[k] = self._ev(ctx, t)
@@ -1510,10 +1510,9 @@ def compile_expr(expr: str) -> _Node:
     if not isinstance(expr, str) or not expr.strip():
         raise PromQLError('invalid parameter "query": parse error: no expression found in input')
     try:
-        ast = _pp.parse(expr)
-    except (ValueError, TypeError) as e:
+        return _conv(_pp.parse(expr))
+    except (ValueError, TypeError, OverflowError) as e:
         raise PromQLError(f'invalid parameter "query": parse error: {e}') from None
-    return _conv(ast)
 
 
 def _top_keeps_order(node: _Node) -> bool:

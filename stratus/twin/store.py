@@ -59,6 +59,7 @@ class Store:
         self._objs: dict[str, dict[tuple[str | None, str], dict[str, Any]]] = {}
         self._rv = 1000
         self._events: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
+        self.version = 0  # bumped on every create/update/delete (cache key for indexes)
 
     # --- identity ---------------------------------------------------------------------------
     def new_uid(self) -> str:
@@ -112,6 +113,7 @@ class Store:
         meta["generation"] = 1
         meta.setdefault("labels", {})
         bucket[key] = obj
+        self.version += 1
         return obj
 
     def update(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +132,7 @@ class Store:
             gen += 1
         meta["generation"] = gen
         self._objs[kind][key] = obj
+        self.version += 1
         return obj
 
     def delete(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
@@ -137,6 +140,7 @@ class Store:
         obj = self._objs.get(kind, {}).pop(key, None)
         if obj is None:
             raise NotFound(f'{kind.lower()} "{name}" not found')
+        self.version += 1
         return obj
 
     # --- events -----------------------------------------------------------------------------

@@ -28,10 +28,15 @@ RETENTION_S = 1800.0
 
 
 class Logs:
-    """Container logs, bounded per container like a node's log rotation."""
+    """Container logs, bounded per container like a node's log rotation.
+
+    Like the kubelet, it keeps the current container instance's log and the previous one's
+    (``kubectl logs --previous``); a restart rotates current into previous.
+    """
 
     def __init__(self) -> None:
         self.lines: dict[tuple[str, str, str], deque[tuple[float, str]]] = {}
+        self.previous: dict[tuple[str, str, str], deque[tuple[float, str]]] = {}
         self.now = 0.0
 
     def _buf(self, pod: dict[str, Any], container: str) -> deque[tuple[float, str]]:
@@ -42,6 +47,9 @@ class Logs:
         return buf
 
     def start(self, pod: dict[str, Any], container: str, lines: list[str]) -> None:
+        key = (pod["metadata"]["namespace"], pod["metadata"]["name"], container)
+        if key in self.lines:
+            self.previous[key] = self.lines.pop(key)
         self.write(pod, container, lines)
 
     def write(self, pod: dict[str, Any], container: str, lines: list[str]) -> None:
@@ -50,12 +58,14 @@ class Logs:
             buf.append((self.now, line))
 
     def drop_pod(self, namespace: str, name: str) -> None:
-        for key in [k for k in self.lines if k[0] == namespace and k[1] == name]:
-            del self.lines[key]
+        for store in (self.lines, self.previous):
+            for key in [k for k in store if k[0] == namespace and k[1] == name]:
+                del store[key]
 
-    def read(self, namespace: str, pod: str, container: str | None) -> list[tuple[float, str]]:
+    def read(self, namespace: str, pod: str, container: str | None,
+             previous: bool = False) -> list[tuple[float, str]]:
         out: list[tuple[float, str]] = []
-        for (ns, p, c), buf in self.lines.items():
+        for (ns, p, c), buf in (self.previous if previous else self.lines).items():
             if ns == namespace and p == pod and (container is None or c == container):
                 out.extend(buf)
         return out
