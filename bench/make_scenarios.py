@@ -37,7 +37,7 @@ def main(out: Path = Path("scenarios")) -> None:
     n = 0
     for fault, targets in MATRIX.items():
         spec = REGISTRY[fault]
-        for i, target in enumerate(targets):
+        for target in targets:
             sid = f"hotel-{target}-{fault.replace('_', '-')}"
             doc = {"id": sid, "app": "hotel-reservation", "seed": 11 + 7 * n,
                    "faults": [{"type": fault, "target": target}],

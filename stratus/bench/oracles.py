@@ -7,7 +7,8 @@ type, registered with ``@oracle``; ``grade`` adds the shared serving and collate
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from stratus.context import Context
 from stratus.tools.health import measure

@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from stratus.api import invoke_graph
 from stratus.bench.noise import add_noise

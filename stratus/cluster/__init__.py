@@ -6,7 +6,8 @@ LangGraph dev server) register a default factory here.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _default_factory: Callable[[], Any] | None = None
 _default: Any = None

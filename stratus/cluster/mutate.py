@@ -9,7 +9,7 @@ named items, such as containers and env, merge by ``name``).
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import jsonpatch
@@ -104,7 +104,7 @@ def mutate(manifest: dict[str, Any], action: Action, now: float | None = None) -
     elif verb == "rollout_restart":
         if obj["kind"] not in WORKLOADS:
             raise ClusterError(f"{name} cannot be restarted: not a workload")
-        t = datetime.fromtimestamp(now or 0, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        t = datetime.fromtimestamp(now or 0, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         obj["spec"]["template"].setdefault("metadata", {}).setdefault("annotations", {})[RESTARTED_AT] = t
     elif verb in ("label", "annotate"):
         field = "labels" if verb == "label" else "annotations"

@@ -6,7 +6,8 @@ A plan is a list of ``Action`` plus the effect it should have. Plans use only wh
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from stratus.state import Action, Hypothesis
 from stratus.tools.analyzers import View

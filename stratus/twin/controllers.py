@@ -320,7 +320,7 @@ class Controllers:
                         continue
                 ports.append({"name": sp.get("name", ""), "port": int(tp), "protocol": sp.get("protocol", "TCP")})
 
-            def addr(p: dict[str, Any]) -> dict[str, Any]:
+            def addr(p: dict[str, Any], ns: str = ns) -> dict[str, Any]:
                 return {"ip": p.get("status", {}).get("podIP", ""), "nodeName": p["spec"].get("nodeName"),
                         "targetRef": {"kind": "Pod", "name": p["metadata"]["name"], "namespace": ns,
                                       "uid": p["metadata"]["uid"]}}

@@ -8,8 +8,9 @@ the cause is gone (original values); it lives with the bench, never with agents.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from stratus.twin.world import World
 

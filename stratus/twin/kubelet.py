@@ -180,8 +180,7 @@ class Kubelet:
 
     def _run(self, pod: dict[str, Any], c: dict[str, Any], cr: ContainerRuntime, paused: bool,
              just_started: bool = False) -> None:
-        now, store = self.w.clock.now, self.w.store
-        node, fp = pod["spec"]["nodeName"], f"spec.containers{{{c['name']}}}"
+        now = self.w.clock.now
         proc = cr.proc
         assert proc is not None
         if paused != cr.paused_by_chaos:

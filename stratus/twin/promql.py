@@ -194,7 +194,7 @@ def _compile_regex(pattern: str) -> re.Pattern:
     try:
         return re.compile(f"(?s:{pattern})")
     except re.error as e:
-        raise PromQLError(f'invalid parameter "query": parse error: invalid regular expression {pattern!r}: {e}')
+        raise PromQLError(f'invalid parameter "query": parse error: invalid regular expression {pattern!r}: {e}') from None
 
 
 def _match_all(matchers, lab: dict) -> bool:
@@ -985,7 +985,7 @@ class _Call(_Cached, _Node):
                     if hi > lo]
         if name == "mad_over_time":
             out = []
-            for lab, ts, vs, lo, hi, _s in args[0].ev(ctx, t):
+            for lab, _ts, vs, lo, hi, _s in args[0].ev(ctx, t):
                 if hi > lo:
                     xs = list(vs[lo:hi])
                     med = _quantile(0.5, xs)

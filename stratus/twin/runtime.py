@@ -127,7 +127,7 @@ def start_process(w: "World", pod: dict[str, Any], c: dict[str, Any]) -> tuple[P
     if crash := image.get("crash"):
         lines.append(_zl(now, "INF", f"cmd/{binary}/main.go:31", "Starting server..."))
         proc.exit_at, proc.exit_code = now + 2.0, 2
-        proc.exit_lines = [crash, "", "goroutine 1 [running]:", f"main.main()",
+        proc.exit_lines = [crash, "", "goroutine 1 [running]:", "main.main()",
                            f"\t/go/src/github.com/harlow/go-micro-services/cmd/{binary}/main.go:58 +0x1d4"]
         return proc, None
 
@@ -146,7 +146,7 @@ def start_process(w: "World", pod: dict[str, Any], c: dict[str, Any]) -> tuple[P
                 _zl(t, "PNC", f"cmd/{binary}/db.go:26", "no reachable servers"),
                 "panic: no reachable servers", "", "goroutine 1 [running]:",
                 "github.com/rs/zerolog.(*Logger).Panic.func1({0xc0000a4000, 0x14})",
-                f"main.initializeDatabase({{0xc00002a0c0, 0x11}})",
+                "main.initializeDatabase({0xc00002a0c0, 0x11})",
                 f"\t/go/src/github.com/harlow/go-micro-services/cmd/{binary}/db.go:26 +0x167",
                 "main.main()"])
         ok, auth_err = w.db_check(addr, ns, env.get("MONGO_DB", ""), startup=True)

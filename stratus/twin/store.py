@@ -10,8 +10,9 @@ import json
 import random
 import uuid
 from collections import OrderedDict
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from stratus.cluster.base import Conflict, NotFound
 
@@ -21,7 +22,7 @@ MAX_EVENTS = 2000
 
 
 def rfc3339(t: float) -> str:
-    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def matches(labels: dict[str, str] | None, selector: dict[str, str] | None) -> bool:

@@ -7,7 +7,8 @@ and series that vanish (a deleted pod) go stale as in Prometheus.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from stratus.twin.controllers import owned_by, pod_ready
 from stratus.twin.runtime import parse_quantity
