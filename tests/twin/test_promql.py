@@ -4,7 +4,14 @@ import math
 
 import pytest
 
-from stratus.twin.promql import PromQLError, eval_instant, evaluate, evaluate_range, format_value, select_series
+from stratus.twin.promql import (
+    PromQLError,
+    eval_instant,
+    evaluate,
+    evaluate_range,
+    format_value,
+    select_series,
+)
 from stratus.twin.tsdb import TSDB
 
 T0 = 1767225600.0
@@ -184,7 +191,7 @@ def test_on_group_left_join_and_matching_errors(podsdb):
 
 def test_set_operators(podsdb):
     db = podsdb
-    pods = lambda expr: sorted(lab["pod"] for lab, _ in eval_instant(db, expr, T0))  # noqa: E731
+    pods = lambda expr: sorted(lab["pod"] for lab, _ in eval_instant(db, expr, T0))
     assert pods("mem_bytes and on (pod) limit_bytes") == ["geo-1", "rate-1"]
     assert pods("mem_bytes unless on (pod) limit_bytes") == ["geo-2"]
     both = eval_instant(db, 'mem_bytes{svc="rate"} or on (pod) limit_bytes', T0)
