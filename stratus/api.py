@@ -45,6 +45,10 @@ class IncidentResult(BaseModel):
     tnr_violation: bool = False
     reflections: list[str] = Field(default_factory=list)
     health_history: list[dict[str, Any]] = Field(default_factory=list)
+    llm_calls: int = 0
+    llm_tokens: int = 0
+    llm_prompt_tokens: int = 0
+    detection_summary: str = ""
     interrupted: bool = False
     interrupt: Any = None
     steps: int = 0
@@ -119,6 +123,9 @@ def _result(incident_id: str, state: dict[str, Any], interrupt: Any = None) -> I
         rollbacks=report.get("rollbacks", 0), health_initial=report.get("health_initial"),
         health_final=report.get("health_final"), tnr_violation=bool(report.get("tnr_violation")),
         reflections=state.get("reflections") or [], health_history=state.get("health_history") or [],
+        llm_calls=int(state.get("llm_calls", 0)), llm_tokens=int(state.get("llm_tokens", 0)),
+        llm_prompt_tokens=int(state.get("llm_prompt_tokens", 0)),
+        detection_summary=str(state.get("detection_summary", "")),
         interrupted=interrupt is not None, interrupt=interrupt, steps=int(state.get("steps", 0)))
 
 

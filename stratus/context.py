@@ -43,8 +43,9 @@ class Context:
     api_key_env: str = field(default="OPENAI_API_KEY",
                              metadata={"description": "Name of the env variable holding the API key."})
     temperature: float = field(default=0.0, metadata={"description": "Sampling temperature for the LLM."})
-    approval: Literal["never", "risky", "always"] = field(
-        default="never", metadata={"description": "When a human must approve a plan before it runs."})
+    approval: Literal["auto", "never", "risky", "always"] = field(
+        default="auto", metadata={"description": "When a human must approve a plan before it runs "
+                                                 "(auto: risky for the llm policy on a real cluster, else never)."})
     max_attempts: int = field(default=5, metadata={"description": "Mitigation transactions before escalating."})
     settle_s: float = field(default=60.0, metadata={"description": "Seconds to wait after applying a change."})
     settle_max_s: float = field(
@@ -62,6 +63,14 @@ class Context:
         metadata={"description": "Service names of the load generators (their client spans measure A)."})
     max_steps: int = field(default=60, metadata={"description": "Graph steps before escalating."})
     max_tokens: int = field(default=200_000, metadata={"description": "LLM token budget per incident."})
+    max_llm_calls: int = field(default=60, metadata={"description": "LLM call budget per incident."})
+    llm_max_steps: int = field(default=8, metadata={"description": "Tool-calling steps per agent turn."})
+    llm_max_steps_detect: int = field(default=3, metadata={"description": "Tool-calling steps for Detection."})
+    llm_max_repairs: int = field(default=2, metadata={"description": "Malformed or refused answers repaired."})
+    llm_max_evidence: int = field(default=25, metadata={"description": "Findings given to the LLM up front."})
+    llm_timeout_s: float = field(default=60.0, metadata={"description": "Timeout of one LLM request."})
+    llm_retries: int = field(default=4, metadata={"description": "Retries on rate limits, 5xx and timeouts."})
+    llm_backoff_s: float = field(default=1.0, metadata={"description": "Base of the exponential back-off."})
     max_seconds: float = field(default=900.0, metadata={"description": "Wall-clock budget per incident."})
     namespaces: tuple[str, ...] = field(
         default=(), metadata={"description": "Namespaces in scope (empty: the alerts' namespace)."})
@@ -70,17 +79,21 @@ class Context:
     resolve_wait_s: float = field(
         default=360.0, metadata={"description": "After a fix, how long to wait for firing alerts to clear."})
     lock_ttl_s: float = field(default=900.0, metadata={"description": "Lifetime of the namespace write lock."})
+    chat_model: Any = field(default=None, metadata={
+        "description": "A LangChain chat model to use instead of building one (Python API and tests)."})
     cluster: Any = field(default=None, metadata={
         "description": "The Cluster to act on (Python API only; Studio uses the registered default)."})
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if f.name in ("db", "cluster"):
+            if f.name in ("db", "cluster", "chat_model"):
                 continue
             explicit = getattr(self, f.name)
             default = f.default if f.default is not f.default_factory else None  # type: ignore[misc]
             if explicit == default:
                 setattr(self, f.name, _env(f.name, explicit))
+        if self.approval not in ("auto", "never", "risky", "always"):
+            raise ValueError(f"Context.approval must be auto, never, risky or always, not {self.approval!r}")
         if self.max_attempts < 1:
             raise ValueError("Context.max_attempts must be >= 1")
         if self.policy not in ("rules", "llm"):

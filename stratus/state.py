@@ -226,5 +226,8 @@ class IncidentState(TypedDict, total=False):
     steps: int
     llm_calls: int
     llm_tokens: int
+    llm_prompt_tokens: int
+    llm_started: float
+    detection_summary: str
     escalation_reason: str
     report: dict[str, Any] | None

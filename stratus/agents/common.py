@@ -21,12 +21,19 @@ def cluster_of(ctx: Context) -> Cluster:
     return ctx.cluster if ctx.cluster is not None else default_cluster()
 
 
-def policy_of(ctx: Context) -> Any:
-    if ctx.policy == "rules":
-        from stratus.policies.rules import RulesPolicy
+def policy_of(ctx: Context, state: IncidentState | None = None) -> Any:
+    """The reasoning policy; the llm policy carries the incident's token/call usage across nodes."""
+    if ctx.policy == "llm":
+        from stratus.policies.llm import LLMPolicy
 
-        return RulesPolicy()
-    raise NotImplementedError("the llm policy is not available in this build; use policy='rules'")
+        return LLMPolicy(ctx, usage=dict(state or {}))
+    from stratus.policies.rules import RulesPolicy
+
+    return RulesPolicy()
+
+
+def usage_of(policy: Any) -> dict[str, Any]:
+    return policy.usage() if hasattr(policy, "usage") else {}
 
 
 def step(state: IncidentState) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from stratus.agents.common import cluster_of, context_of, step
+from stratus.agents.common import cluster_of, context_of, policy_of, step, usage_of
 from stratus.context import Context
 from stratus.state import Finding, IncidentState
 from stratus.tools.analyzers import assess
@@ -33,7 +33,20 @@ def detect(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
                                 component=alert_component(labels), signal=labels.get("alertname", ""),
                                 evidence=[f"alert:{a.get('fingerprint', '')}"]).model_dump())
     detected = bool(health.unhealthy) or bool(health.firing_alerts)
+    extra: dict[str, Any] = {}
+    if ctx.policy == "llm":
+        # the Detection agent can add an incident telemetry missed, never veto one it shows
+        from stratus.policies.llm import BudgetExceeded
+
+        policy = policy_of(ctx, state)
+        try:
+            verdict, summary = policy.confirm(cluster, ns, state.get("alerts") or [], health.model_dump())
+            detected = detected or bool(verdict)
+            extra["detection_summary"] = summary
+        except BudgetExceeded as exc:
+            extra["detection_summary"] = f"Detection agent skipped: {exc}"
+        extra.update(usage_of(policy))
     point = {"t": health.at, "H": health.H, "phase": "detect", "tx": None, "verdict": None}
-    return {"phase": "detect", "detected": detected, "health_detect": health.model_dump(),
+    return {**extra, "phase": "detect", "detected": detected, "health_detect": health.model_dump(),
             "health_baseline": health.model_dump(), "health_latest": health.model_dump(), "eps": eps,
             "findings": findings, "health_history": [point], "steps": step(state)}

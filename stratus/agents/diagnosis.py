@@ -6,7 +6,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from stratus.agents.common import cluster_of, context_of, policy_of, step
+from stratus.agents.common import cluster_of, context_of, policy_of, step, usage_of
 from stratus.context import Context
 from stratus.state import IncidentState
 
@@ -17,8 +17,20 @@ MAX_HYPOTHESES = 12
 def diagnose(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = context_of(runtime)
     cluster = cluster_of(ctx)
-    findings, hypotheses, _view = policy_of(ctx).diagnose(cluster, state["namespace"])
+    policy = policy_of(ctx, state)
+    if ctx.policy == "llm":
+        from stratus.policies.llm import BudgetExceeded
+
+        try:
+            findings, hypotheses, _view = policy.diagnose(cluster, state["namespace"],
+                                                          reflections=list(state.get("reflections") or []))
+        except BudgetExceeded as exc:
+            return {"phase": "diagnose", "hypotheses": [], "escalation_reason": str(exc), "steps": step(state),
+                    **usage_of(policy)}
+    else:
+        findings, hypotheses, _view = policy.diagnose(cluster, state["namespace"])
     order = {"critical": 0, "warning": 1, "info": 2}
     findings.sort(key=lambda f: order.get(f.severity, 3))
     return {"phase": "diagnose", "findings": [f.model_dump() for f in findings[:MAX_FINDINGS_PER_ROUND]],
-            "hypotheses": [h.model_dump() for h in hypotheses[:MAX_HYPOTHESES]], "steps": step(state)}
+            "hypotheses": [h.model_dump() for h in hypotheses[:MAX_HYPOTHESES]], "steps": step(state),
+            **usage_of(policy)}

@@ -13,13 +13,19 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from stratus.agents.common import cluster_of, context_of, open_transaction, policy_of, step
+from stratus.agents.common import cluster_of, context_of, open_transaction, policy_of, step, usage_of
 from stratus.context import Context
 from stratus.state import Action, HealthReport, Hypothesis, IncidentState, Transaction
 from stratus.tools import transaction as txn
 from stratus.tools.analyzers import assess
 from stratus.tools.health import tnr_verdict
 from stratus.tools.kubectl import GuardError
+
+try:  # the llm policy's budget error; absent only if its optional imports are broken
+    from stratus.policies.llm import BudgetExceeded
+except ImportError:  # pragma: no cover
+    class BudgetExceeded(RuntimeError):  # type: ignore[no-redef]
+        pass
 
 RISKY_VERBS = {"delete", "exec", "apply", "create", "taint", "cordon", "patch", "set_resources"}
 ALERT_POLL_S = 30.0
@@ -33,20 +39,35 @@ def plan_mitigation(state: IncidentState, runtime: Runtime[Context]) -> dict[str
     if int(state.get("attempts", 0)) >= ctx.max_attempts:
         return {"phase": "plan", "plan": [], "escalation_reason": f"{ctx.max_attempts} attempts used",
                 "steps": step(state)}
-    choice = policy_of(ctx).next_plan(cluster, state["namespace"], hyps, tried)
+    policy = policy_of(ctx, state)
+    try:
+        choice = policy.next_plan(cluster, state["namespace"], hyps, tried,
+                                  reflections=list(state.get("reflections") or []))
+    except BudgetExceeded as exc:
+        return {"phase": "plan", "plan": [], "steps": step(state), "escalation_reason": str(exc),
+                **usage_of(policy)}
     if choice is None:
-        return {"phase": "plan", "plan": [], "steps": step(state),
+        return {"phase": "plan", "plan": [], "steps": step(state), **usage_of(policy),
                 "escalation_reason": "no untried plan for any hypothesis"
                 if hyps else "no hypothesis explains the symptoms"}
     hyp, key, actions, expect = choice
     return {"phase": "plan", "current_hypothesis": {**hyp.model_dump(), "plan_key": key, "expect": expect},
-            "plan": [a.model_dump() for a in actions], "steps": step(state)}
+            "plan": [a.model_dump() for a in actions], "steps": step(state), **usage_of(policy)}
+
+
+def approval_mode(ctx: Context) -> str:
+    """``auto`` resolves to ``risky`` for the llm policy on a real cluster, ``never`` otherwise."""
+    if ctx.approval != "auto":
+        return ctx.approval
+    on_twin = bool(getattr(ctx.cluster, "is_twin", False))
+    return "risky" if ctx.policy == "llm" and not on_twin else "never"
 
 
 def needs_approval(ctx: Context, plan: list[dict[str, Any]]) -> bool:
-    if ctx.approval == "always":
+    mode = approval_mode(ctx)
+    if mode == "always":
         return True
-    if ctx.approval == "risky":
+    if mode == "risky":
         return any(a["verb"] in RISKY_VERBS for a in plan)
     return False
 

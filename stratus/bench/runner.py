@@ -94,8 +94,9 @@ def run_scenario(scenario: Scenario | str | Path, *, agent: str = "stratus", pol
         "outcome": result.outcome,
         "sim_time_to_mitigate_s": None if mitigated_at is None else round(mitigated_at - injected_at, 1),
         "wall_s": round(time.perf_counter() - t0, 3),
-        "llm_calls": 0,
-        "llm_tokens": 0,
+        "llm_calls": result.llm_calls,
+        "llm_tokens": result.llm_tokens,
+        "llm_prompt_tokens": result.llm_prompt_tokens,
         "oracle": notes,
         "incident_id": result.incident_id,
     }

@@ -102,7 +102,8 @@ class RulesPolicy:
         return out
 
     def next_plan(self, cluster: Cluster, namespace: str, hypotheses: list[Hypothesis], tried: set[str],
-                  view: View | None = None) -> tuple[Hypothesis, str, list[Action], str] | None:
+                  view: View | None = None, reflections: list[str] | None = None) -> \
+            tuple[Hypothesis, str, list[Action], str] | None:
         """The best untried plan of the best hypothesis that still has one."""
         view = view or View.read(cluster, namespace)
         for h in hypotheses:

@@ -30,6 +30,8 @@ def _public(obj: dict[str, Any]) -> dict[str, Any]:
 class TwinCluster:
     """A Cluster backed by an in-process ``World``."""
 
+    is_twin = True  # approval "auto" does not ask a human before changing a simulation
+
     def __init__(self, world: World | None = None, *, app: str = "hotel-reservation", seed: int = 0,
                  namespace: str | None = None, warm_up_s: float = 0.0) -> None:
         self.world = world or World(app, seed=seed, namespace=namespace)
