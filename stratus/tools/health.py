@@ -121,17 +121,27 @@ def noise_eps(cluster: Cluster, ctx: Context, namespace: str, end: float | None 
 Verdict = Literal["commit", "regression", "ineffective"]
 
 
+def unhealthy_components(unhealthy: list[str]) -> set[str]:
+    """Components named by U's entries (``pod:geo``, ``alert:KubePodCrashLooping:geo`` -> ``geo``).
+
+    TNR compares components, not signals: an alert whose ``for`` delay elapses after a change is not a new
+    failure when its component was already unhealthy before the change."""
+    return {u.rsplit(":", 1)[-1] for u in unhealthy}
+
+
 def tnr_verdict(before: HealthReport, after: HealthReport, eps: float, delta: float,
                 incident_open: bool) -> tuple[Verdict, str]:
     """The TNR gate (DESIGN §6.7) for one transaction."""
     if after.H < before.H - eps:
         return "regression", f"H fell from {before.H:.4f} to {after.H:.4f} (eps {eps:.4f})"
-    new_bad = sorted(set(after.unhealthy) - set(before.unhealthy))
+    was, now = unhealthy_components(before.unhealthy), unhealthy_components(after.unhealthy)
+    new_bad = sorted(now - was)
     if new_bad:
-        return "regression", f"newly unhealthy: {', '.join(new_bad)}"
+        detail = [u for u in after.unhealthy if u.rsplit(":", 1)[-1] in new_bad]
+        return "regression", f"newly unhealthy: {', '.join(detail)}"
     if incident_open:
         gained = after.H - before.H >= delta
-        fewer = set(after.unhealthy) < set(before.unhealthy)
+        fewer = now < was or set(after.unhealthy) < set(before.unhealthy)
         if not gained and not fewer:
             return "ineffective", (f"incident still open and the change neither raised H by {delta} "
                                    f"({before.H:.4f} -> {after.H:.4f}) nor cleared an unhealthy component")
