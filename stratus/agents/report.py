@@ -8,6 +8,7 @@ from langgraph.runtime import Runtime
 
 from stratus.agents.common import cluster_of, context_of, step
 from stratus.context import Context
+from stratus.policies.rules import runbook_data
 from stratus.state import IncidentReport, IncidentState
 from stratus.tools.analyzers import assess
 
@@ -25,8 +26,13 @@ def _report(state: IncidentState, runtime: Runtime[Context], escalated: bool) ->
     committed = [t for t in txs if t["status"] == "committed"]
     def gain(t: dict[str, Any]) -> float:
         return (t.get("health_after") or {}).get("H", 0.0) - (t.get("health_before") or {}).get("H", 0.0)
-    # the root cause is what the most effective committed fix addressed
-    root = max(committed, key=gain).get("hypothesis") if committed else None
+
+    # the root cause is what the first committed fix of a cause (not a symptom) addressed; failing
+    # that, what the most effective committed fix addressed
+    classes = runbook_data()["classes"]
+    causes = [t for t in committed
+              if not classes.get((t.get("hypothesis") or {}).get("fault_class", ""), {}).get("symptom")]
+    root = (causes[0] if causes else max(committed, key=gain)).get("hypothesis") if committed else None
     if root is None and state.get("hypotheses"):
         root = state["hypotheses"][0]
     if not state.get("detected"):
