@@ -66,7 +66,7 @@ class Context:
     max_llm_calls: int = field(default=60, metadata={"description": "LLM call budget per incident."})
     llm_max_steps: int = field(default=8, metadata={"description": "Tool-calling steps per agent turn."})
     llm_max_steps_detect: int = field(default=3, metadata={"description": "Tool-calling steps for Detection."})
-    llm_max_repairs: int = field(default=2, metadata={"description": "Malformed or refused answers repaired."})
+    llm_max_repairs: int = field(default=1, metadata={"description": "Malformed or refused answers repaired."})
     llm_max_evidence: int = field(default=25, metadata={"description": "Findings given to the LLM up front."})
     llm_timeout_s: float = field(default=60.0, metadata={"description": "Timeout of one LLM request."})
     llm_retries: int = field(default=4, metadata={"description": "Retries on rate limits, 5xx and timeouts."})
