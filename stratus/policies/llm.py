@@ -353,17 +353,22 @@ class LLMPolicy:
             else:
                 self.dropped_claims += 1  # a claim that cites no tool result is not reported
         level, ftype = ans.system_level, ans.fault_type
+        # the analyzers' facts about the same (component, class) let the runbooks build concrete plans
+        facts = {h.key: h.data for h in rule_hyps}
         main = Hypothesis(component=ans.root_cause_component, fault_class=ans.fault_class,
                           confidence=ans.confidence, summary=ans.summary[:400],
                           evidence=[e for c in claims for e in c.evidence][:12], system_level=level,
-                          fault_type=ftype, data={"claims": [c.model_dump() for c in claims],
-                                                  "dropped_claims": self.dropped_claims, "source": "llm"})
+                          fault_type=ftype)
+        main.data = {**facts.get(main.key, {}), "claims": [c.model_dump() for c in claims],
+                     "dropped_claims": self.dropped_claims, "source": "llm"}
         hyps = [main]
         for alt in ans.alternatives:
             labels = runbook_data()["classes"].get(alt.fault_class, {}).get("labels", [None, None])
-            hyps.append(Hypothesis(component=alt.component, fault_class=alt.fault_class,
-                                   confidence=alt.confidence, summary="alternative from the Diagnosis agent",
-                                   system_level=labels[0], fault_type=labels[1], data={"source": "llm"}))
+            h = Hypothesis(component=alt.component, fault_class=alt.fault_class, confidence=alt.confidence,
+                           summary="alternative from the Diagnosis agent", system_level=labels[0],
+                           fault_type=labels[1])
+            h.data = {**facts.get(h.key, {}), "source": "llm"}
+            hyps.append(h)
         seen = {h.key for h in hyps}
         hyps += [h for h in rule_hyps if h.key not in seen][:3]
         return findings, hyps, view
@@ -377,12 +382,12 @@ class LLMPolicy:
         view = view or View.read(cluster, namespace)
         hyp = hypotheses[0]
         suggestions = []
+        tried_cmds = sorted({k.split(":", 3)[-1] for k in tried if k})
         for h in hypotheses[:3]:
             for key, actions, expect in self.rules.plans(cluster, namespace, h, view):
-                if key not in tried:
+                if key not in tried and key.split(":", 3)[-1] not in tried_cmds:
                     suggestions.append(f"- for {h.fault_class} at {h.component}: "
                                        f"{' && '.join(a.to_kubectl() for a in actions)}  (expect: {expect})")
-        tried_cmds = sorted({k.split(":", 3)[-1] for k in tried if k})
         human = (f"Namespace {namespace}.\nRoot-cause hypothesis: {hyp.fault_class} at {hyp.component} "
                  f"(confidence {hyp.confidence}): {hyp.summary}\n"
                  f"Alternatives: {[(h.component, h.fault_class, h.confidence) for h in hypotheses[1:4]]}\n"
