@@ -1,4 +1,4 @@
-"""Write the committed scenario suite (scenarios/*.yaml): every fault on three targets, plus controls.
+"""Write the committed scenario suite (scenarios/*.yaml): every fault on three or four targets, plus controls.
 
 Targets are chosen across tiers (entry, mid-tier, leaf, data stores), mostly not the public benchmark's
 own target. Run: `uv run python bench/make_scenarios.py` (idempotent).
@@ -11,9 +11,9 @@ import yaml
 from stratus.twin.faults import REGISTRY
 
 MATRIX = {
-    "service_target_port": ["geo", "reservation", "frontend"],
-    "scale_to_zero": ["rate", "profile", "memcached-profile"],
-    "nonexistent_node_selector": ["profile", "search", "user"],
+    "service_target_port": ["geo", "reservation", "frontend", "mongodb-geo"],
+    "scale_to_zero": ["rate", "profile", "memcached-profile", "mongodb-rate"],
+    "nonexistent_node_selector": ["profile", "search", "user", "mongodb-profile"],
     "crashing_image": ["geo", "recommendation", "reservation"],
     "missing_image": ["user", "search", "mongodb-profile"],
     "wrong_command": ["profile", "rate", "user"],
@@ -21,10 +21,10 @@ MATRIX = {
     "drop_db_user": ["mongodb-rate", "mongodb-geo", "mongodb-reservation"],
     "env_misconfig": ["geo", "frontend", "search"],
     "network_policy_block": ["user", "geo", "mongodb-profile"],
-    "memory_limit_oom": ["rate", "geo", "search"],
+    "memory_limit_oom": ["rate", "geo", "search", "mongodb-rate"],
     "readiness_probe_misconfig": ["search", "profile", "frontend"],
-    "pod_failure": ["user", "geo", "reservation"],
-    "network_delay": ["geo", "rate", "profile"],
+    "pod_failure": ["user", "geo", "reservation", "mongodb-rate"],
+    "network_delay": ["geo", "rate", "profile", "memcached-rate"],
 }
 NOISE = {("revoke_db_role", "mongodb-rate"): "low", ("service_target_port", "reservation"): "high",
          ("network_delay", "rate"): "low", ("wrong_command", "user"): "high"}

@@ -54,6 +54,7 @@ class Context:
     baseline_s: float = field(default=120.0, metadata={"description": "Window used to estimate noise of H."})
     delta: float = field(default=0.01, metadata={"description": "Minimum H gain for a change to count."})
     eps_floor: float = field(default=0.005, metadata={"description": "Minimum TNR tolerance."})
+    eps_cap: float = field(default=0.05, metadata={"description": "Maximum TNR tolerance."})
     latency_slo_ms: float = field(default=500.0, metadata={"description": "p99 latency SLO at the entry point."})
     entry_services: tuple[str, ...] = field(
         default=("frontend", "nginx-thrift", "frontend-proxy"),

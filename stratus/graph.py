@@ -62,8 +62,10 @@ def after_validate(state: IncidentState, runtime: Runtime[Context]) -> Literal["
     return "diagnose"
 
 
-def after_undo(state: IncidentState, runtime: Runtime[Context]) -> Literal["diagnose", "escalate"]:
+def after_undo(state: IncidentState, runtime: Runtime[Context]) -> Literal["diagnose", "escalate", "report"]:
     ctx = context_of(runtime)
+    if not (state.get("health_latest") or {}).get("unhealthy"):
+        return "report"  # the incident closed on its own (an earlier fix finished taking effect)
     if int(state.get("attempts", 0)) >= ctx.max_attempts or _over_budget(state, ctx):
         return "escalate"
     return "diagnose"

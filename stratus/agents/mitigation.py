@@ -141,6 +141,20 @@ def _quiet_but_alerting(h: HealthReport) -> bool:
     return bool(h.firing_alerts) and all(u.startswith("alert:") for u in h.unhealthy)
 
 
+def _watch_recovery(cluster: Any, ctx: Context, ns: str, current: HealthReport,
+                    waited: float) -> tuple[HealthReport, float]:
+    stalls = 0
+    while current.unhealthy and waited < ctx.resolve_wait_s and stalls < 2:
+        cluster.wait(ALERT_POLL_S)
+        waited += ALERT_POLL_S
+        nxt = assess(cluster, ctx, ns)
+        progress = nxt.H > current.H + 1e-3 or len(nxt.unhealthy) < len(current.unhealthy)
+        # alerts outlive their symptoms by their look-back window: waiting for them is not a stall
+        stalls = 0 if progress or _quiet_but_alerting(nxt) else stalls + 1
+        current = nxt
+    return current, waited
+
+
 def validate(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = context_of(runtime)
     cluster = cluster_of(ctx)
@@ -158,8 +172,12 @@ def validate(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
         waited += ALERT_POLL_S
         after = assess(cluster, ctx, ns)
     failed = [r for r in tx.results if not r.get("ok")]
-    incident_open = bool(after.unhealthy)
-    verdict, reason = tnr_verdict(before, after, tx.eps, ctx.delta, incident_open)
+    verdict, reason = tnr_verdict(before, after, tx.eps, ctx.delta, bool(after.unhealthy))
+    if verdict == "commit" and after.unhealthy and not failed and ctx.agent == "stratus":
+        # a good change is still taking effect (clients restarting, alerts clearing): watch it while it
+        # makes progress instead of stacking another change on top, then judge the final state again
+        after, waited = _watch_recovery(cluster, ctx, ns, after, waited)
+        verdict, reason = tnr_verdict(before, after, tx.eps, ctx.delta, bool(after.unhealthy))
     if failed and verdict == "commit":
         verdict, reason = "ineffective", f"an action failed: {failed[0].get('message', '')}"
     tx.health_after = after.model_dump()

@@ -43,9 +43,12 @@ def _report(state: IncidentState, runtime: Runtime[Context], escalated: bool) ->
                    f"{len(txs)} transaction(s), {sum(t['status'] == 'undone' for t in txs)} undone.")
     else:
         outcome = "resolved"
-        last = committed[-1] if committed else None
+        fix = next((t for t in committed if t.get("hypothesis") == root), committed[-1] if committed else None)
         summary = (f"Resolved: {root.get('fault_class')} at {root.get('component')}; "
-                   f"fixed by {' && '.join(last['kubectl'])}." if last and root else "Resolved.")
+                   f"fixed by {' && '.join(fix['kubectl'])}." if fix and root else "Resolved.")
+        others = [k for t in committed if t is not fix for k in t["kubectl"]]
+        if others:
+            summary += f" Also committed: {' && '.join(others)}."
     if violation:
         summary += f" TNR VIOLATION: final H {h1:.4f} is below detection H {h0:.4f} - eps {eps:.4f}."
     report = IncidentReport(

@@ -15,6 +15,7 @@ from stratus.context import Context
 from stratus.state import Action, HealthReport, IncidentState, Transaction
 from stratus.tools import transaction as txn
 from stratus.tools.analyzers import assess
+from stratus.tools.health import unhealthy_components
 
 
 def undo(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -28,7 +29,8 @@ def undo(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     restored = assess(cluster, ctx, ns)
     before = HealthReport(**tx.health_before) if tx.health_before else restored
     tx.health_restored = restored.model_dump()
-    tx.restore_ok = not mismatched and restored.H >= before.H - tx.eps
+    worse = sorted(unhealthy_components(restored.unhealthy) - unhealthy_components(before.unhealthy))
+    tx.restore_ok = not mismatched and restored.H >= before.H - tx.eps and not worse
     tx.status, tx.ended_at = "undone", cluster.now()
     if tx.verdict is None:
         tx.verdict = "crashed"
@@ -39,7 +41,7 @@ def undo(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
         f"Attempt {tx.attempt}: hypothesis {hyp.get('fault_class')} at {hyp.get('component')} "
         f"(confidence {hyp.get('confidence')}); ran {' && '.join(tx.kubectl)}; verdict {tx.verdict}: "
         f"{tx.verdict_reason}. H before {before.H:.4f}, after {after.get('H', float('nan')):.4f}, "
-        f"restored {restored.H:.4f} ({'verified' if tx.restore_ok else 'NOT verified: ' + ', '.join(mismatched)}). "
+        f"restored {restored.H:.4f} ({'verified' if tx.restore_ok else 'NOT verified: ' + ', '.join(mismatched + worse)}). "
         f"Do not repeat this plan."
     )
     point = {"t": restored.at, "H": restored.H, "phase": "undo", "tx": tx.id, "verdict": tx.verdict}

@@ -106,7 +106,11 @@ def measure(cluster: Cluster, ctx: Context, namespace: str, at: float | None = N
 
 
 def noise_eps(cluster: Cluster, ctx: Context, namespace: str, end: float | None = None) -> float:
-    """TNR tolerance: max(eps_floor, 3 sigma of H over the baseline window)."""
+    """TNR tolerance: max(eps_floor, 3 sigma of H over the baseline window), capped at ``eps_cap``.
+
+    The window before detection usually contains the fault's onset, a level shift that is not noise.
+    sigma is therefore estimated from successive differences with the median absolute deviation
+    (sigma = 1.4826 * median|dH| / sqrt(2)), which one or two jumps cannot inflate."""
     end = cluster.now() if end is None else end
     step = max(15.0, ctx.baseline_s / 8)
     values = []
@@ -114,8 +118,9 @@ def noise_eps(cluster: Cluster, ctx: Context, namespace: str, end: float | None 
     while t <= end + 1e-6:
         values.append(measure(cluster, ctx, namespace, at=t).H)
         t += step
-    sigma = statistics.pstdev(values) if len(values) > 1 else 0.0
-    return round(max(ctx.eps_floor, 3 * sigma), 5)
+    diffs = [abs(b - a) for a, b in zip(values, values[1:])]
+    sigma = 1.4826 * statistics.median(diffs) / math.sqrt(2) if diffs else 0.0
+    return round(min(ctx.eps_cap, max(ctx.eps_floor, 3 * sigma)), 5)
 
 
 Verdict = Literal["commit", "regression", "ineffective"]

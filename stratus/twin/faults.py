@@ -57,11 +57,11 @@ def check_target(world: World, spec: FaultSpec, target: str | None) -> None:
                          f"choose one of: {', '.join(comps)}")
     kind = world.app.kind_of(target)
     if spec.targets == "app" and kind != "app":
-        raise FaultError(f"fault {spec.name!r} needs an application service as target, "
+        raise FaultError(f"faults[].target: fault {spec.name!r} needs an application service as target, "
                          f"but {target!r} is a {kind}; choose one of: {', '.join(world.app.app_services())}")
     if spec.targets == "database" and kind != "mongodb":
         dbs = [c for c in comps if world.app.kind_of(c) == "mongodb"]
-        raise FaultError(f"fault {spec.name!r} needs a database as target, not {target!r}; "
+        raise FaultError(f"faults[].target: fault {spec.name!r} needs a database as target, not {target!r}; "
                          f"choose one of: {', '.join(dbs)}")
 
 
