@@ -47,9 +47,9 @@ def plan_mitigation(state: IncidentState, runtime: Runtime[Context]) -> dict[str
         return {"phase": "plan", "plan": [], "steps": step(state), "escalation_reason": str(exc),
                 **usage_of(policy)}
     if choice is None:
-        return {"phase": "plan", "plan": [], "steps": step(state), **usage_of(policy),
-                "escalation_reason": "no untried plan for any hypothesis"
-                if hyps else "no hypothesis explains the symptoms"}
+        reason = "no untried plan for any hypothesis" if hyps else \
+            (state.get("escalation_reason") or "no hypothesis explains the symptoms")
+        return {"phase": "plan", "plan": [], "steps": step(state), **usage_of(policy), "escalation_reason": reason}
     hyp, key, actions, expect = choice
     return {"phase": "plan", "current_hypothesis": {**hyp.model_dump(), "plan_key": key, "expect": expect},
             "plan": [a.model_dump() for a in actions], "steps": step(state), **usage_of(policy)}

@@ -29,7 +29,9 @@ def undo(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     restored = assess(cluster, ctx, ns)
     before = HealthReport(**tx.health_before) if tx.health_before else restored
     tx.health_restored = restored.model_dump()
-    worse = sorted(unhealthy_components(restored.unhealthy) - unhealthy_components(before.unhealthy))
+    # alerts of the original fault may start firing late (their `for` delay): only symptoms count here
+    symptoms = [u for u in restored.unhealthy if not u.startswith("alert:")]
+    worse = sorted(unhealthy_components(symptoms) - unhealthy_components(before.unhealthy))
     tx.restore_ok = not mismatched and restored.H >= before.H - tx.eps and not worse
     tx.status, tx.ended_at = "undone", cluster.now()
     if tx.verdict is None:

@@ -140,8 +140,12 @@ class Budget:
 
     def record(self, sent: list[BaseMessage], reply: AIMessage) -> None:
         usage = getattr(reply, "usage_metadata", None) or {}
-        prompt = usage.get("input_tokens") or count_tokens_approximately(sent)
-        completion = usage.get("output_tokens") or count_tokens_approximately([reply])
+        prompt = usage.get("input_tokens")
+        completion = usage.get("output_tokens")
+        if prompt is None:
+            prompt = count_tokens_approximately(sent)
+        if completion is None:
+            completion = count_tokens_approximately([reply])
         self.calls += 1
         self.prompt_tokens += int(prompt)
         self.tokens += int(prompt) + int(completion)
@@ -389,7 +393,7 @@ class LLMPolicy:
                     suggestions.append(f"- for {h.fault_class} at {h.component}: "
                                        f"{' && '.join(a.to_kubectl() for a in actions)}  (expect: {expect})")
         human = (f"Namespace {namespace}.\nRoot-cause hypothesis: {hyp.fault_class} at {hyp.component} "
-                 f"(confidence {hyp.confidence}): {hyp.summary}\n"
+                 f"(confidence {hyp.confidence}): {tt.redact_text(hyp.summary)}\n"
                  f"Alternatives: {[(h.component, h.fault_class, h.confidence) for h in hypotheses[1:4]]}\n"
                  f"Runbook suggestions (verified to parse; not yet tried):\n" + ("\n".join(suggestions[:6]) or "none")
                  + "\n")

@@ -16,6 +16,7 @@ from typing import Any
 from stratus.cluster.base import Cluster
 from stratus.state import Finding
 from stratus.tools.health import alert_component, component_of_pod
+from stratus.tools.redact import redact_text
 
 AnalyzerFn = Callable[["View"], list["Finding"]]
 REGISTRY: dict[str, AnalyzerFn] = {}
@@ -379,7 +380,7 @@ def logs(v: View) -> list[Finding]:
                 samples[key] = (line, groups)
         for (signal, target), n in hits.items():
             line, groups = samples[(signal, target)]
-            out.append(_f("logs", f"Pod/{name}", f"{name} logs ({n}x): {line[-220:]}", target, signal,
+            out.append(_f("logs", f"Pod/{name}", f"{name} logs ({n}x): {redact_text(line)[-220:]}", target, signal,
                           "critical" if signal != "DownstreamError" else "warning", [f"logs:{name}"],
                           reporter=comp, count=n, **{k: str(val) for k, val in groups.items() if val}))
     return out

@@ -19,7 +19,10 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), MASK),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), MASK),
     (re.compile(r"(?i)\b(gh[pousr]_[A-Za-z0-9]{20,})"), MASK),
-    (re.compile(r"([a-z][a-z0-9+.-]*://[^:/\s@]+:)[^@\s/]+@"), r"\1" + MASK + "@"),
+    (re.compile(r"([a-z][a-z0-9+.-]*://[^:/\s@]*:)[^@\s/]+@"), r"\1" + MASK + "@"),
+    (re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]{8,}"), r"\1" + MASK),
+    (re.compile(r"(?i)(\"(?:pass(?:word|wd)?|pwd|secret|token|api[_-]?key)\"\s*:\s*)\"[^\"]*\""),
+     r'\1"' + MASK + '"'),
     (re.compile(r"(?i)((?:pass(?:word|wd)?|pwd|secret|token|api[_-]?key)\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;}&]+)"),
      r"\1" + MASK),
     (re.compile(r"(?i)(-p\s+|--password[= ]\s*)(\S+)"), r"\1" + MASK),
@@ -44,6 +47,10 @@ def redact_manifest(obj: dict[str, Any]) -> dict[str, Any]:
     ann = meta.get("annotations") or {}
     if "kubectl.kubernetes.io/last-applied-configuration" in ann:
         ann["kubectl.kubernetes.io/last-applied-configuration"] = "[omitted]"
+    for k, v in list(ann.items()):
+        ann[k] = redact_text(str(v))
+    if out.get("kind") == "ConfigMap" and isinstance(out.get("data"), dict):
+        out["data"] = {k: MASK if CREDENTIAL_NAME.search(k) else redact_text(str(v)) for k, v in out["data"].items()}
     _redact_env(out)
     return out
 
@@ -51,7 +58,9 @@ def redact_manifest(obj: dict[str, Any]) -> dict[str, Any]:
 def _redact_env(node: Any) -> None:
     if isinstance(node, dict):
         for key, val in node.items():
-            if key == "env" and isinstance(val, list):
+            if key in ("args", "command") and isinstance(val, list):
+                node[key] = [redact_text(str(a)) for a in val]
+            elif key == "env" and isinstance(val, list):
                 for e in val:
                     if isinstance(e, dict) and "value" in e and CREDENTIAL_NAME.search(str(e.get("name", ""))):
                         e["value"] = MASK

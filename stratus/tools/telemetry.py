@@ -22,12 +22,42 @@ MAX_CHARS = 4000
 MAX_LINES = 40
 
 
-def _bound_lines(lines: list[str], limit: int = MAX_LINES, what: str = "lines") -> str:
-    shown = lines[:limit]
-    text = "\n".join(shown)
-    if len(lines) > limit:
-        text += f"\n... {len(lines) - limit} more {what} omitted"
+def _bound_lines(lines: list[str], limit: int = MAX_LINES, what: str = "lines", hidden: int = 0,
+                 newest_last: bool = False) -> str:
+    """At most ``limit`` lines plus a marker counting what was cut (``hidden`` more were cut upstream).
+
+    With ``newest_last`` (logs) the last lines are kept and the marker goes first."""
+    cut = max(0, len(lines) - limit) + hidden
+    if newest_last:
+        text = "\n".join(lines[-limit:])
+        if cut:
+            text = f"... {cut} earlier {what} omitted\n" + text
+            return text if len(text) <= MAX_CHARS else \
+                f"... {len(text) - MAX_CHARS} earlier characters omitted\n" + text[-MAX_CHARS:]
+        return text if len(text) <= MAX_CHARS else \
+            f"... {len(text) - MAX_CHARS} earlier characters omitted\n" + text[-MAX_CHARS:]
+    text = "\n".join(lines[:limit])
+    if cut:
+        text += f"\n... {cut} more {what} omitted"
     return _bound_chars(text)
+
+
+_OMITTED = re.compile(r"\.\.\. (\d+) more")
+
+
+def _split_omitted(items: list[Any]) -> tuple[list[Any], int]:
+    """Separate a listing from the cluster's own "N more omitted" marker (and count what it hid)."""
+    real, hidden = [], 0
+    for o in items:
+        if isinstance(o, dict) and o.get("kind") == "Omitted":
+            m = _OMITTED.search(o.get("message", ""))
+            hidden += int(m.group(1)) if m else 0
+        elif isinstance(o, str) and o.startswith("... ") and "omitted" in o:
+            m = _OMITTED.search(o)
+            hidden += int(m.group(1)) if m else 0
+        else:
+            real.append(o)
+    return real, hidden
 
 
 def _bound_chars(text: str, limit: int = MAX_CHARS) -> str:
@@ -50,7 +80,7 @@ def _pod_status(p: dict[str, Any]) -> str:
 
 def list_objects(cluster: Cluster, kind: str, namespace: str, selector: dict[str, str] | None = None) -> str:
     """One line per object: pods with ready/status/restarts, deployments with replicas, others by name."""
-    items = [o for o in cluster.list(kind, namespace, selector) if o.get("kind") != "Omitted"]
+    items, hidden = _split_omitted(cluster.list(kind, namespace, selector))
     lines = []
     for o in items:
         name = o["metadata"]["name"]
@@ -71,7 +101,7 @@ def list_objects(cluster: Cluster, kind: str, namespace: str, selector: dict[str
             lines.append(name)
     if not lines:
         return f"no {kind} objects in namespace {namespace}"
-    return _bound_lines(lines, what=f"{kind} objects")
+    return _bound_lines(lines, what=f"{kind} objects", hidden=hidden)
 
 
 def get_object(cluster: Cluster, kind: str, name: str, namespace: str) -> str:
@@ -85,8 +115,7 @@ def get_object(cluster: Cluster, kind: str, name: str, namespace: str) -> str:
 
 def events(cluster: Cluster, namespace: str, since_s: float = 900.0, name: str | None = None,
            warnings_only: bool = False) -> str:
-    evs = [e for e in cluster.events(namespace, since=cluster.now() - since_s, limit=500)
-           if e.get("kind") != "Omitted"]
+    evs, hidden = _split_omitted(cluster.events(namespace, since=cluster.now() - since_s, limit=500))
     lines = []
     for e in reversed(evs):
         obj = e.get("involvedObject", {})
@@ -97,7 +126,7 @@ def events(cluster: Cluster, namespace: str, since_s: float = 900.0, name: str |
         count = f" (x{e['count']})" if e.get("count", 1) > 1 else ""
         lines.append(f"{e.get('lastTimestamp', '')} {e.get('type')} {e.get('reason')} "
                      f"{obj.get('kind')}/{obj.get('name')}: {redact_text(e.get('message', ''))}{count}")
-    return _bound_lines(lines, what="events") if lines else "no matching events"
+    return _bound_lines(lines, what="events", hidden=hidden) if lines else "no matching events"
 
 
 def describe(cluster: Cluster, kind: str, name: str, namespace: str) -> str:
@@ -117,8 +146,9 @@ def pod_logs(cluster: Cluster, pod: str, namespace: str, grep: str | None = None
         except re.error as exc:
             return f"error: invalid grep pattern {grep!r}: {exc}"
         lines = [line for line in lines if rx.search(line)]
+    lines, _earlier = _split_omitted(lines)  # the cluster's marker counts lines before the tail asked for
     lines = [redact_text(line) for line in lines[-tail:]]
-    return _bound_lines(lines, what="log lines") if lines else "no matching log lines"
+    return _bound_lines(lines, what="log lines", newest_last=True) if lines else "no matching log lines"
 
 
 def _fmt_series(metric: dict[str, str]) -> str:

@@ -1,0 +1,117 @@
+"""NL2Kubectl: the in-context examples are valid, and translation is guarded, repaired once, then refused."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+from stratus.context import Context
+from stratus.policies.llm import LLMPolicy, _nl2kubectl_examples
+from stratus.policies.scripted import ScriptedChatModel, tool_call
+from stratus.state import Action, Hypothesis
+from stratus.tools.kubectl import guard
+
+NS = "test-hotel-reservation"
+ALLOWED = {NS}
+EXAMPLES = _nl2kubectl_examples()
+
+
+def _policy(*replies: Any) -> tuple[LLMPolicy, ScriptedChatModel]:
+    model = ScriptedChatModel(script=list(replies))
+    return LLMPolicy(Context(policy="llm", chat_model=model)), model
+
+
+def test_there_are_examples_for_the_common_verbs() -> None:
+    verbs = {Action.from_kubectl(e["kubectl"].replace("NS", NS)).verb for e in EXAMPLES}
+    assert {"patch", "scale", "rollout_undo", "rollout_restart", "set_env", "set_image", "set_resources",
+            "delete", "exec"} <= verbs
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e["intent"][:40] for e in EXAMPLES])
+def test_every_example_parses_and_passes_the_guard(example: dict[str, str]) -> None:
+    command = example["kubectl"].replace("NS", NS)
+    action = Action.from_kubectl(command)
+    assert action.namespace in (NS, None)  # None only for cluster-scoped kinds (Node)
+    assert Action.from_kubectl(action.to_kubectl()).model_dump(exclude={"reason"}) == \
+        action.model_dump(exclude={"reason"})
+    verdict = guard(command, allowed_namespaces=ALLOWED)
+    assert verdict.allowed, verdict.reason
+
+
+def test_examples_are_shown_with_the_real_namespace() -> None:
+    policy, model = _policy(AIMessage(content=f"kubectl rollout restart deployment/geo -n {NS}"))
+    policy._nl2kubectl("restart geo", NS, ALLOWED)
+    system = model.seen[0][0]
+    assert isinstance(system, SystemMessage)
+    assert f"-n {NS}" in str(system.content) and " -n NS " not in str(system.content)
+    assert str(system.content).count("intent:") == len(EXAMPLES)
+    assert model.seen[0][-1].content == "intent: restart geo\nkubectl:"
+
+
+@pytest.mark.parametrize("reply", [
+    f"kubectl scale deployment/rate -n {NS} --replicas=1",
+    f"`kubectl scale deployment/rate -n {NS} --replicas=1`",
+    f"```bash\nkubectl scale deployment/rate -n {NS} --replicas=1\n```",
+    f"  kubectl scale deployment rate --replicas=1 -n {NS}\n",
+])
+def test_returns_the_guarded_command(reply: str) -> None:
+    policy, model = _policy(AIMessage(content=reply))
+    out = json.loads(policy._nl2kubectl("run one replica of rate", NS, ALLOWED))
+    assert out == {"kubectl": f"kubectl scale deployment/rate -n {NS} --replicas=1"}
+    assert model.calls == 1
+
+
+def test_repairs_once_after_a_refused_reply() -> None:
+    policy, model = _policy(AIMessage(content=f"kubectl delete deployment rate -n {NS}"),
+                            AIMessage(content=f"kubectl rollout restart deployment/rate -n {NS}"))
+    out = json.loads(policy._nl2kubectl("make rate start over", NS, ALLOWED))
+    assert out == {"kubectl": f"kubectl rollout restart deployment/rate -n {NS}"}
+    assert model.calls == 2
+    repair = model.seen[1][-1]
+    assert isinstance(repair, HumanMessage) and "refused" in str(repair.content)
+    assert "Deployment" in str(repair.content)  # the guard's reason is passed on
+    assert model.seen[1][-2].content == f"kubectl delete deployment rate -n {NS}"
+
+
+def test_refuses_after_the_second_bad_reply() -> None:
+    policy, model = _policy(AIMessage(content="kubectl get pods | sh"),
+                            AIMessage(content="kubectl scale deployment/rate -n other-ns --replicas=1"),
+                            AIMessage(content=f"kubectl scale deployment/rate -n {NS} --replicas=1"))
+    out = json.loads(policy._nl2kubectl("run one replica of rate", NS, ALLOWED))
+    assert model.calls == 2  # never a third try
+    assert "out of scope" in out["refused"] and out["kubectl"].endswith("-n other-ns --replicas=1")
+    assert "kubectl" not in out or not guard(out["kubectl"], allowed_namespaces=ALLOWED).allowed
+
+
+def test_empty_reply_is_refused_not_crashed() -> None:
+    policy, model = _policy(AIMessage(content=""), AIMessage(content="   "))
+    out = json.loads(policy._nl2kubectl("do something", NS, ALLOWED))
+    assert out["refused"] and model.calls == 2
+
+
+def test_mitigation_agent_uses_the_nl2kubectl_tool(llm_helpers: Any) -> None:
+    """The Mitigation agent calls the tool, gets a guarded command back and submits it."""
+    f = llm_helpers.faulted("hotel-rate-scale-to-zero")
+    translated: dict[str, str] = {}
+
+    def script(messages: list[Any]) -> AIMessage:
+        agent, n = llm_helpers.agent_of(messages), llm_helpers.turn_index(messages)
+        if agent == "nl2kubectl":
+            return AIMessage(content=f"kubectl scale deployment rate --replicas=1 -n {NS}")
+        if n == 0:
+            return tool_call("nl2kubectl", {"intent": "run one replica of deployment rate again"}, "nl")
+        result = json.loads(str(llm_helpers.tool_messages(messages)[-1].content))
+        translated.update(result)
+        return tool_call("submit_plan", {"commands": [{"kubectl": result["kubectl"]}]}, "plan")
+
+    model = ScriptedChatModel(script=[script])
+    policy = LLMPolicy(Context(policy="llm", chat_model=model))
+    hyp = Hypothesis(component="rate", fault_class="scaled_to_zero", confidence=0.9, summary="rate has 0 replicas")
+    choice = policy.next_plan(f.cluster, f.namespace, [hyp], set())
+    assert choice is not None
+    assert translated == {"kubectl": f"kubectl scale deployment/rate -n {NS} --replicas=1"}
+    assert [a.to_kubectl() for a in choice[2]] == [translated["kubectl"]]
+    assert policy.budget.calls == 3  # the translation is a model call of the same budget
