@@ -21,9 +21,10 @@ from rich.table import Table
 if TYPE_CHECKING:
     from stratus.bench.scenarios import Scenario
 
-DEMO_FAULT = "nonexistent_node_selector"
-DEMO_TARGET = "mongodb-rate"
+DEMO_FAULT = "revoke_db_role"
+DEMO_TARGET = "mongodb-recommendation"
 DEMO_SEED = 7
+DEMO_NOISE = "high"
 AGENTS = ("stratus", "oneshot", "retry")
 POLICIES = ("rules", "llm")
 
@@ -288,6 +289,9 @@ def demo(
     fault: Annotated[str, typer.Option(help="Fault type to inject (see `stratus faults`).")] = DEMO_FAULT,
     target: Annotated[str, typer.Option(help="Component of HotelReservation to inject it into.")] = DEMO_TARGET,
     seed: Annotated[int, typer.Option(help="Seed of the twin (runs are deterministic per seed).")] = DEMO_SEED,
+    noise: Annotated[str, typer.Option(
+        help="Distractor symptoms: none, low or high (an evicted bystander pod, noisy logs, an extra "
+             "NetworkPolicy, more load).")] = DEMO_NOISE,
     db: Annotated[str | None, typer.Option(
         help="Checkpoint store (SQLite path or postgresql:// DSN). Default: $STRATUS_DB or "
              "~/.stratus/stratus.db.")] = None,
@@ -303,16 +307,16 @@ def demo(
     Builds and warms up a HotelReservation twin, injects FAULT into TARGET, waits for alerts to fire, and
     hands them to the STRATUS graph (rules policy by default: offline). Each line of the timeline is one graph node:
     hypotheses, planned kubectl actions, health H before and after, TNR verdicts and undo results.
-    With the default (nonexistent_node_selector on mongodb-rate) one plausible fix, `kubectl rollout undo`
-    of the database, brings the bad nodeSelector back: the TNR gate sees newly unhealthy components and
-    the change is undone before the incident is closed.
+    With the default (the app user's role on mongodb-recommendation revoked, with high distractor noise)
+    the first hypothesis blames the crash-looping recommendation service and restarts it; the TNR gate
+    finds the change ineffective and undoes it, and the next attempt grants the role back.
     """
     t0 = time.perf_counter()
     from stratus.bench.scenarios import ScenarioError, parse_scenario
 
     try:
         sc = parse_scenario({"id": f"demo-{target}-{fault}", "app": "hotel-reservation", "seed": seed,
-                             "faults": [{"type": fault, "target": target}]}, "demo")
+                             "faults": [{"type": fault, "target": target}], "noise": noise}, "demo")
     except ScenarioError as exc:
         msg = str(exc).removeprefix("demo: invalid scenario: ").replace("(top level): ", "")
         for field, flag in (("type", "--fault"), ("target", "--target")):

@@ -351,8 +351,12 @@ def logs(v: View) -> list[Finding]:
             continue
         comp = v.deployment_of_pod(p)
         env = v.container_env(comp)
+        restarted = any(cs.get("restartCount", 0) for cs in p.get("status", {}).get("containerStatuses", []))
+        since = v.cluster.now() - LOG_WINDOW_S
         try:
-            lines = v.cluster.logs(name, v.namespace, tail=LOG_TAIL, since=v.cluster.now() - LOG_WINDOW_S)
+            lines = v.cluster.logs(name, v.namespace, tail=LOG_TAIL, since=since)
+            if restarted:  # like `kubectl logs --previous`: why did the last instance die?
+                lines = v.cluster.logs(name, v.namespace, tail=LOG_TAIL, since=since, previous=True) + lines
         except Exception:
             continue
         hits: Counter[tuple[str, str]] = Counter()
