@@ -6,6 +6,7 @@ TNR tolerance eps.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -20,7 +21,15 @@ from stratus.tools.health import IGNORED_ALERTS, alert_component, noise_eps
 def detect(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = context_of(runtime)
     cluster = cluster_of(ctx)
-    ns = state["namespace"]
+    # input from Studio or a raw webhook may carry only alerts: fill in the incident's identity
+    intake: dict[str, Any] = {}
+    ns = state.get("namespace") or next(
+        (a.get("labels", {}).get("namespace") for a in state.get("alerts") or [] if a.get("labels", {}).get("namespace")),
+        None) or (ctx.namespaces[0] if ctx.namespaces else getattr(cluster, "namespace", "default"))
+    if not state.get("namespace"):
+        intake["namespace"] = ns
+    if not state.get("incident_id"):
+        intake["incident_id"] = f"inc-{uuid.uuid4().hex[:10]}"
     health = assess(cluster, ctx, ns)
     eps = noise_eps(cluster, ctx, ns)
     findings = []
@@ -47,6 +56,6 @@ def detect(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
             extra["detection_summary"] = f"Detection agent skipped: {exc}"
         extra.update(usage_of(policy))
     point = {"t": health.at, "H": health.H, "phase": "detect", "tx": None, "verdict": None}
-    return {**extra, "phase": "detect", "detected": detected, "health_detect": health.model_dump(),
+    return {**intake, **extra, "phase": "detect", "detected": detected, "health_detect": health.model_dump(),
             "health_baseline": health.model_dump(), "health_latest": health.model_dump(), "eps": eps,
             "findings": findings, "health_history": [point], "steps": step(state)}
