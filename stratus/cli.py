@@ -21,8 +21,8 @@ from rich.table import Table
 if TYPE_CHECKING:
     from stratus.bench.scenarios import Scenario
 
-DEMO_FAULT = "revoke_db_role"
-DEMO_TARGET = "mongodb-recommendation"
+DEMO_FAULT = "nonexistent_node_selector"
+DEMO_TARGET = "consul"
 DEMO_SEED = 7
 DEMO_NOISE = "high"
 AGENTS = ("stratus", "oneshot", "retry")
@@ -307,9 +307,10 @@ def demo(
     Builds and warms up a HotelReservation twin, injects FAULT into TARGET, waits for alerts to fire, and
     hands them to the STRATUS graph (rules policy by default: offline). Each line of the timeline is one graph node:
     hypotheses, planned kubectl actions, health H before and after, TNR verdicts and undo results.
-    With the default (the app user's role on mongodb-recommendation revoked, with high distractor noise)
-    the first hypothesis blames the crash-looping recommendation service and restarts it; the TNR gate
-    finds the change ineffective and undoes it, and the next attempt grants the role back.
+    With the default (consul re-created with a nodeSelector no node matches, high distractor noise) the
+    first plan removes the nodeSelector and also restarts a crash-looping client before consul is back:
+    the restarted client cannot register, the TNR gate sees a regression and undoes the transaction, and
+    the next attempt (the nodeSelector fix alone) commits.
     """
     t0 = time.perf_counter()
     from stratus.bench.scenarios import ScenarioError, parse_scenario
