@@ -69,6 +69,14 @@ set_default_factory(_twin_factory)
 
 def parse_alerts(alerts: Any) -> list[Alert]:
     """Accept a list of alerts, one alert, or a whole Alertmanager webhook payload."""
+    if isinstance(alerts, (str, bytes)):
+        try:
+            alerts = json.loads(alerts)
+        except ValueError:
+            raise AlertValidationError("invalid alert: alerts: expected a list of alert objects or an Alertmanager "
+                                       "webhook payload (JSON), got a string that is not JSON") from None
+        if isinstance(alerts, str):
+            raise AlertValidationError("invalid alert: alerts: expected a list of alert objects, got a string")
     if isinstance(alerts, dict) and "alerts" in alerts:
         alerts = alerts["alerts"]
     if isinstance(alerts, (dict, Alert)):

@@ -35,7 +35,7 @@ def plan_mitigation(state: IncidentState, runtime: Runtime[Context]) -> dict[str
     ctx = context_of(runtime)
     cluster = cluster_of(ctx)
     hyps = [Hypothesis(**h) for h in state.get("hypotheses") or []]
-    tried = set(state.get("tried") or [])
+    tried = tried_plans(state)
     if int(state.get("attempts", 0)) >= ctx.max_attempts:
         return {"phase": "plan", "plan": [], "escalation_reason": f"{ctx.max_attempts} attempts used",
                 "steps": step(state)}
@@ -61,6 +61,19 @@ def approval_mode(ctx: Context) -> str:
         return ctx.approval
     on_twin = bool(getattr(ctx.cluster, "is_twin", False))
     return "risky" if ctx.policy == "llm" and not on_twin else "never"
+
+
+def tried_plans(state: IncidentState) -> set[str]:
+    """Plans not to propose again: rejected by a human, refused by the guard, or judged by TNR.
+
+    A transaction interrupted by a crash was never judged: its plan may run again after recovery
+    (apply and restore set desired state, so a replay is safe)."""
+    tried = {k for k in state.get("tried") or [] if k}
+    for t in state.get("transactions") or []:
+        if t.get("verdict") != "crashed":
+            tried.add((t.get("hypothesis") or {}).get("plan_key", ""))
+    tried.discard("")
+    return tried
 
 
 def needs_approval(ctx: Context, plan: list[dict[str, Any]]) -> bool:
@@ -106,8 +119,7 @@ def begin(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     before = assess(cluster, ctx, state["namespace"])
     tx.health_before = before.model_dump()
     tx.eps = float(state.get("eps", ctx.eps_floor))
-    return {"phase": "begin", "attempts": attempt, "transactions": [tx.model_dump()],
-            "tried": [(state.get("current_hypothesis") or {}).get("plan_key", "")], "steps": step(state)}
+    return {"phase": "begin", "attempts": attempt, "transactions": [tx.model_dump()], "steps": step(state)}
 
 
 def snapshot(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:

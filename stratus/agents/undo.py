@@ -44,7 +44,8 @@ def undo(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
         f"(confidence {hyp.get('confidence')}); ran {' && '.join(tx.kubectl)}; verdict {tx.verdict}: "
         f"{tx.verdict_reason}. H before {before.H:.4f}, after {after.get('H', float('nan')):.4f}, "
         f"restored {restored.H:.4f} ({'verified' if tx.restore_ok else 'NOT verified: ' + ', '.join(mismatched + worse)}). "
-        f"Do not repeat this plan."
+        + ("The crash interrupted it before any verdict: it may be retried." if tx.verdict == "crashed"
+           else "Do not repeat this plan.")
     )
     point = {"t": restored.at, "H": restored.H, "phase": "undo", "tx": tx.id, "verdict": tx.verdict}
     return {"phase": "undo", "transactions": [tx.model_dump()], "reflections": [reflection],

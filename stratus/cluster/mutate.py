@@ -18,6 +18,7 @@ from stratus.cluster.base import ClusterError
 from stratus.state import Action
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+STRATUS_CHANGE = "stratus.io/change"  # marks pod templates written by STRATUS (rollbacks skip them)
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}
 
 
@@ -126,6 +127,9 @@ def mutate(manifest: dict[str, Any], action: Action, now: float | None = None) -
                                                    and (not t.get("effect") or x.get("effect") == t["effect"]))]
     else:
         raise ClusterError(f"verb {verb!r} does not mutate a single manifest")
+    if obj.get("kind") in WORKLOADS and obj.get("spec", {}).get("template") != manifest.get("spec", {}).get("template"):
+        tmeta = obj["spec"]["template"].setdefault("metadata", {})
+        tmeta.setdefault("annotations", {})[STRATUS_CHANGE] = verb
     return obj
 
 

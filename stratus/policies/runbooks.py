@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from stratus.cluster.mutate import STRATUS_CHANGE
 from stratus.state import Action, Hypothesis
 from stratus.tools.analyzers import View
 
@@ -45,10 +46,34 @@ def _container(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _undo(v: View, comp: str) -> Iterator[Plan]:
+    """Roll back to the newest earlier revision that STRATUS did not write itself.
+
+    Plain ``rollout undo`` would pick the revision just before the current one, which after an undone
+    attempt is that very attempt (the TNR restore re-activated the faulty template as a new revision)."""
     d = _deployment(v, comp)
-    if d is not None and len(_history(v, d)) >= 2:
-        yield [Action(verb="rollout_undo", kind="Deployment", name=comp)], \
-            f"{comp} returns to its previous revision and its new pods stop failing"
+    if d is None:
+        return
+    current = d["spec"]["template"]
+    for rs in reversed(_history(v, d)):
+        tmpl = rs["spec"]["template"]
+        if _same_template(tmpl, current):
+            continue
+        if STRATUS_CHANGE in (tmpl.get("metadata", {}).get("annotations") or {}):
+            continue
+        rev = int(rs["metadata"]["annotations"][REVISION])
+        yield [Action(verb="rollout_undo", kind="Deployment", name=comp, params={"to_revision": rev})], \
+            f"{comp} returns to revision {rev}, the last one not written by STRATUS, and its pods stop failing"
+        return
+
+
+def _same_template(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    def strip(t: dict[str, Any]) -> dict[str, Any]:
+        t = {**t, "metadata": dict(t.get("metadata") or {})}
+        labels = dict(t["metadata"].get("labels") or {})
+        labels.pop("pod-template-hash", None)
+        t["metadata"]["labels"] = labels
+        return t
+    return strip(a) == strip(b)
 
 
 def _restart(comp: str) -> Plan:

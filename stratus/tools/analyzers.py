@@ -190,6 +190,19 @@ def _template_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[
     return diff
 
 
+def _peer_port(v: View, deployment: str, var: str, host: str, ports: list[int]) -> int:
+    """The port other Deployments use to reach ``host`` (peer consistency), else the Service's first."""
+    seen: Counter[int] = Counter()
+    for d in v.deployments:
+        if d["metadata"]["name"] == deployment:
+            continue
+        for val in v.container_env(d["metadata"]["name"]).values():
+            h, _, port = val.rpartition(":")
+            if h == host and port.isdigit() and int(port) in ports:
+                seen[int(port)] += 1
+    return seen.most_common(1)[0][0] if seen else ports[0]
+
+
 @analyzer("deployments")
 def deployments(v: View) -> list[Finding]:
     out = []
@@ -231,7 +244,7 @@ def deployments(v: View) -> list[Finding]:
             out.append(_f("deployments", ref, f"{name} runs command {cmd} but every other Deployment of image "
                                               f"{c.get('image')} runs its own name", name, "CommandMismatch",
                           "critical", [f"deployment:{name}:command"], expected=[name], actual=cmd))
-        svc_ports = {s["metadata"]["name"]: {int(p["port"]) for p in s["spec"].get("ports", [])} for s in v.services}
+        svc_ports = {s["metadata"]["name"]: [int(p["port"]) for p in s["spec"].get("ports", [])] for s in v.services}
         for e in c.get("env") or []:
             val = str(e.get("value", ""))
             host, _, port = val.rpartition(":")
@@ -240,7 +253,7 @@ def deployments(v: View) -> list[Finding]:
                 out.append(_f("deployments", ref, f"{name}: env {e['name']}={val} but Service {host} exposes "
                                                   f"ports {sorted(svc_ports[host])}", name, "EnvAddressPortMismatch",
                               "critical", [f"deployment:{name}:env.{e['name']}"], var=e["name"], host=host,
-                              expected=f"{host}:{min(svc_ports[host])}"))
+                              expected=f"{host}:{_peer_port(v, name, e['name'], host, svc_ports[host])}"))
         # rollout history
         owned = [rs for rs in v.replicasets if any(r.get("uid") == d["metadata"].get("uid")
                                                    for r in rs["metadata"].get("ownerReferences", []))]
@@ -342,6 +355,21 @@ _LOG_RULES: list[tuple[re.Pattern[str], str, str]] = [
 ]
 
 
+def _crashed_recently(pod: dict[str, Any], now: float, window_s: float = 300.0) -> bool:
+    """Not Ready now, or a container terminated within the window: its previous log explains why."""
+    from datetime import datetime
+
+    for cs in pod.get("status", {}).get("containerStatuses", []):
+        if not cs.get("restartCount"):
+            continue
+        if not cs.get("ready"):
+            return True
+        finished = ((cs.get("lastState") or {}).get("terminated") or {}).get("finishedAt")
+        if finished and now - datetime.fromisoformat(finished.replace("Z", "+00:00")).timestamp() <= window_s:
+            return True
+    return False
+
+
 @analyzer("logs")
 def logs(v: View) -> list[Finding]:
     out = []
@@ -351,7 +379,7 @@ def logs(v: View) -> list[Finding]:
             continue
         comp = v.deployment_of_pod(p)
         env = v.container_env(comp)
-        restarted = any(cs.get("restartCount", 0) for cs in p.get("status", {}).get("containerStatuses", []))
+        restarted = _crashed_recently(p, v.cluster.now())
         since = v.cluster.now() - LOG_WINDOW_S
         try:
             lines = v.cluster.logs(name, v.namespace, tail=LOG_TAIL, since=since)

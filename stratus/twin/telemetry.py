@@ -65,6 +65,10 @@ class Telemetry:
             key = (p["metadata"]["name"], p["spec"]["containers"][0]["name"])
             self.cpu[key] = self.cpu.get(key, 0.0) + share
 
+    def forget_pod(self, pod: str) -> None:
+        for key in [k for k in self.cpu if k[0] == pod]:
+            del self.cpu[key]
+
     # --- scrape -----------------------------------------------------------------------------
     def scrape(self) -> list[Sample]:
         out: list[Sample] = []

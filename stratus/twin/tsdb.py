@@ -167,6 +167,17 @@ def _label_key(labels: Mapping[str, str]) -> tuple:
 class TSDB:
     """In-memory store. Times are float seconds (the twin's simulated epoch seconds)."""
 
+    def __deepcopy__(self, memo: dict) -> "TSDB":
+        """A copy is a different store: it gets its own uid, so PromQL caches never mix the two."""
+        import copy as _copy
+
+        new = self.__class__.__new__(self.__class__)
+        memo[id(self)] = new
+        for k, v in self.__dict__.items():
+            setattr(new, k, _copy.deepcopy(v, memo))
+        new.uid = next(_db_ids)
+        return new
+
     def __init__(self, retention_s: float = 1800.0, trim_interval_s: float | None = None):
         self.retention_s = float(retention_s)
         self.trim_interval_s = (

@@ -186,6 +186,7 @@ class World:
                              "kubelet")
         self.kubelet.forget(pod)
         self.logs.drop_pod(m["namespace"], m["name"])
+        self.telemetry.forget_pod(m["name"])
 
     # --- time -------------------------------------------------------------------------------
     def tick(self) -> None:
