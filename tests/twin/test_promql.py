@@ -191,7 +191,9 @@ def test_on_group_left_join_and_matching_errors(podsdb):
 
 def test_set_operators(podsdb):
     db = podsdb
-    pods = lambda expr: sorted(lab["pod"] for lab, _ in eval_instant(db, expr, T0))
+    def pods(expr):
+        return sorted(lab["pod"] for lab, _ in eval_instant(db, expr, T0))
+
     assert pods("mem_bytes and on (pod) limit_bytes") == ["geo-1", "rate-1"]
     assert pods("mem_bytes unless on (pod) limit_bytes") == ["geo-2"]
     both = eval_instant(db, 'mem_bytes{svc="rate"} or on (pod) limit_bytes', T0)
