@@ -385,10 +385,14 @@ def _unavailable() -> tuple[type[BaseException], ...]:
     return (LLMUnavailable, NotImplementedError)
 
 
-def _run(sc: "Scenario", agent: str, policy: str, db: str) -> dict[str, Any]:
+def _run(sc: "Scenario", agent: str, policy: str, db: str, approve: bool = False) -> dict[str, Any]:
     from stratus.bench.runner import run_scenario
+    from stratus.context import Context
 
     try:
+        if approve:
+            ctx = Context(policy=policy, agent=agent, db=db, approval="always")  # type: ignore[arg-type]
+            return run_scenario(sc, agent=agent, policy=policy, db=db, context=ctx, approver=_ask_approval)
         return run_scenario(sc, agent=agent, policy=policy, db=db)
     except _unavailable() as exc:
         raise _fail(f"--policy {policy}: {exc}") from None
@@ -402,6 +406,9 @@ def run_scenario_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one line of JSON.")] = False,
     db: Annotated[str, typer.Option(
         help="Checkpoint store; give a file to keep the run for `stratus log`.")] = ":memory:",
+    approve: Annotated[bool, typer.Option(
+        "--approve", help="Ask for approval in the terminal before each plan runs (Context.approval=always).")]
+    = False,
 ) -> None:
     """Run one scenario file with one agent and print the graded result.
 
@@ -413,7 +420,7 @@ def run_scenario_cmd(
     _check_choice(agent, AGENTS, "--agent")
     _check_choice(policy, POLICIES, "--policy")
     sc = _load(file)
-    result = _run(sc, agent, policy, db)
+    result = _run(sc, agent, policy, db, approve)
     if as_json:
         print(json.dumps(result, default=str))
         return

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stratus.api import invoke_graph
+from stratus.api import invoke_graph, open_checkpointer
 from stratus.bench.noise import add_noise
 from stratus.bench.oracles import baseline, grade
 from stratus.bench.scenarios import Scenario, load_scenario
@@ -51,7 +51,10 @@ def prepare(sc: Scenario) -> tuple[World, TwinCluster, list[dict[str, Any]], dic
 
 def run_scenario(scenario: Scenario | str | Path, *, agent: str = "stratus", policy: str = "rules",
                  db: str = ":memory:", context: Context | None = None,
-                 on_update: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+                 on_update: Callable[[str, dict[str, Any]], None] | None = None,
+                 approver: Callable[[Any], Any] | None = None) -> dict[str, Any]:
+    """Run one scenario and grade it. ``approver`` answers approval interrupts (human in the loop);
+    without one, a run that stops for approval is graded as it stands."""
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     if agent not in AGENTS:
         raise ValueError(f"--agent must be one of {', '.join(AGENTS)}, not {agent!r}")
@@ -62,8 +65,13 @@ def run_scenario(scenario: Scenario | str | Path, *, agent: str = "stratus", pol
     if agent == "oneshot":
         ctx.max_attempts = 1
     alerts = [a for a in world.firing() if a["labels"].get("alertname") != "Watchdog"]
-    result = invoke_graph(alerts, cluster=cluster, context=ctx, thread_id=f"{sc.id}-{agent}-{int(t0 * 1000)}",
-                          on_update=on_update)
+    thread = f"{sc.id}-{agent}-{int(t0 * 1000)}"
+    with open_checkpointer(db) as saver:  # one store for the whole run, so an approval can resume it
+        result = invoke_graph(alerts, cluster=cluster, context=ctx, thread_id=thread, checkpointer=saver,
+                              on_update=on_update)
+        while result.interrupted and approver is not None:
+            result = invoke_graph(alerts, cluster=cluster, context=ctx, thread_id=thread, checkpointer=saver,
+                                  resume=approver(result.interrupt), on_update=on_update)
     txs = result.transactions
     committed = [t for t in txs if t["status"] == "committed"]
     mitigated, notes = grade(world, cluster, records, base, ctx, changed=bool(committed))
