@@ -13,7 +13,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from stratus.agents.common import cluster_of, context_of, open_transaction, policy_of, step, usage_of
+from stratus.agents.common import cluster_of, context_of, policy_of, step, usage_of
 from stratus.context import Context
 from stratus.state import Action, HealthReport, Hypothesis, IncidentState, Transaction
 from stratus.tools import transaction as txn
@@ -202,11 +202,3 @@ def validate(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     point = {"t": after.at, "H": after.H, "phase": "validate", "tx": tx.id, "verdict": tx.verdict}
     return {"phase": "validate", "transactions": [tx.model_dump()], "health_latest": after.model_dump(),
             "health_history": [point], "steps": step(state)}
-
-
-def mark_crashed(state: IncidentState) -> dict[str, Any] | None:
-    """Update applied on resume: the open transaction is marked crashed so validate routes to undo."""
-    tx = open_transaction(state)
-    if tx is None:
-        return None
-    return {"transactions": [{**tx, "status": "crashed"}]}

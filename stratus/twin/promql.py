@@ -421,40 +421,45 @@ class _Neg(_Node):
 # ---------------------------------------------------------------------------------------------- functions
 
 
+def _extrapolate(ts, vs, lo: int, hi: int, rs: float, re_: float, rng: float, is_counter: bool, is_rate: bool,
+                 check_resets: bool) -> float:
+    """Prometheus' extrapolatedRate over samples ``ts[lo:hi]`` of a window (rs, re_]."""
+    t0 = ts[lo]
+    tl = ts[hi - 1]
+    v0 = vs[lo]
+    result = vs[hi - 1] - v0
+    if is_counter and check_resets:
+        prev = v0
+        for i in range(lo + 1, hi):
+            cur = vs[i]
+            if cur < prev:
+                result += prev
+            prev = cur
+    sampled = tl - t0
+    avg = sampled / (hi - lo - 1)
+    dstart = t0 - rs
+    dend = re_ - tl
+    thresh = avg * 1.1
+    if dstart >= thresh:
+        dstart = avg / 2
+    if is_counter and result > 0 and v0 >= 0:
+        dstart = min(dstart, sampled * (v0 / result))
+    if dend >= thresh:
+        dend = avg / 2
+    factor = (sampled + dstart + dend) / sampled
+    if is_rate:
+        factor /= rng
+    return result * factor
+
+
 def _extrapolated(m: _Matrix, is_counter: bool, is_rate: bool):
     out = []
     rs, re_, rng = m.start, m.end, m.range
     for lab, ts, vs, lo, hi, s in m:
-        n = hi - lo
-        if n < 2:
+        if hi - lo < 2:
             continue
-        t0 = ts[lo]
-        tl = ts[hi - 1]
-        v0 = vs[lo]
-        result = vs[hi - 1] - v0
-        if is_counter and (s is None or s.has_reset_in(t0, tl)):
-            prev = v0
-            for i in range(lo + 1, hi):
-                cur = vs[i]
-                if cur < prev:
-                    result += prev
-                prev = cur
-        sampled = tl - t0
-        avg = sampled / (n - 1)
-        dstart = t0 - rs
-        dend = re_ - tl
-        thresh = avg * 1.1
-        if dstart >= thresh:
-            dstart = avg / 2
-        if is_counter and result > 0 and v0 >= 0:
-            dzero = sampled * (v0 / result)
-            dstart = min(dstart, dzero)
-        if dend >= thresh:
-            dend = avg / 2
-        factor = (sampled + dstart + dend) / sampled
-        if is_rate:
-            factor /= rng
-        out.append((_nn(lab), result * factor))
+        check = s is None or s.has_reset_in(ts[lo], ts[hi - 1])
+        out.append((_nn(lab), _extrapolate(ts, vs, lo, hi, rs, re_, rng, is_counter, is_rate, check)))
     return out
 
 
@@ -473,38 +478,10 @@ def _extrapolated_sel(msel: _MatrixSel, ctx: _Ctx, t: float, is_counter: bool, i
             continue
         hi = n if ts[-1] <= re_ else bisect_right(ts, re_)
         lo = bisect_right(ts, rs, 0, hi)
-        cnt = hi - lo
-        if cnt < 2:
+        if hi - lo < 2:
             continue
-        vs = s.vs
-        t0 = ts[lo]
-        tl = ts[hi - 1]
-        v0 = vs[lo]
-        result = vs[hi - 1] - v0
-        if is_counter and s.resets and s.has_reset_in(t0, tl):
-            prev = v0
-            for i in range(lo + 1, hi):
-                cur = vs[i]
-                if cur < prev:
-                    result += prev
-                prev = cur
-        sampled = tl - t0
-        avg = sampled / (cnt - 1)
-        dstart = t0 - rs
-        dend = re_ - tl
-        thresh = avg * 1.1
-        if dstart >= thresh:
-            dstart = avg / 2
-        if is_counter and result > 0 and v0 >= 0:
-            dzero = sampled * (v0 / result)
-            if dzero < dstart:
-                dstart = dzero
-        if dend >= thresh:
-            dend = avg / 2
-        factor = (sampled + dstart + dend) / sampled
-        if is_rate:
-            factor /= rng
-        app((s.nn, result * factor))
+        check = bool(s.resets) and s.has_reset_in(ts[lo], ts[hi - 1])
+        app((s.nn, _extrapolate(ts, s.vs, lo, hi, rs, re_, rng, is_counter, is_rate, check)))
     return out
 
 

@@ -10,7 +10,7 @@ import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from stratus.twin.controllers import owned_by, pod_ready
+from stratus.twin.controllers import pod_ready
 from stratus.twin.runtime import parse_quantity
 from stratus.twin.traffic import BUCKETS_MS, SIGMA
 
@@ -191,4 +191,4 @@ class Telemetry:
             yield "traces_span_metrics_duration_milliseconds_bucket", {**base, "le": "+Inf"}, acc[0]
 
 
-__all__ = ["Telemetry", "owned_by"]
+__all__ = ["Telemetry"]
