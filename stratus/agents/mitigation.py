@@ -18,7 +18,7 @@ from stratus.context import Context
 from stratus.state import Action, HealthReport, Hypothesis, IncidentState, Transaction
 from stratus.tools import transaction as txn
 from stratus.tools.analyzers import assess
-from stratus.tools.health import tnr_verdict
+from stratus.tools.health import tnr_verdict, unhealthy_components
 from stratus.tools.kubectl import GuardError
 
 try:  # the llm policy's budget error; absent only if its optional imports are broken
@@ -153,10 +153,12 @@ def _quiet_but_alerting(h: HealthReport) -> bool:
     return bool(h.firing_alerts) and all(u.startswith("alert:") for u in h.unhealthy)
 
 
-def _watch_recovery(cluster: Any, ctx: Context, ns: str, current: HealthReport,
-                    waited: float) -> tuple[HealthReport, float]:
+def _watch_recovery(cluster: Any, ctx: Context, ns: str, current: HealthReport, waited: float,
+                    until_h: float | None = None) -> tuple[HealthReport, float]:
+    """Re-measure while the system keeps improving (bounded); stop when healthy, at ``until_h``, or stalled."""
     stalls = 0
-    while current.unhealthy and waited < ctx.resolve_wait_s and stalls < 2:
+    while current.unhealthy and waited < ctx.resolve_wait_s and stalls < 2 and \
+            (until_h is None or current.H < until_h):
         cluster.wait(ALERT_POLL_S)
         waited += ALERT_POLL_S
         nxt = assess(cluster, ctx, ns)
@@ -185,6 +187,12 @@ def validate(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
         after = assess(cluster, ctx, ns)
     failed = [r for r in tx.results if not r.get("ok")]
     verdict, reason = tnr_verdict(before, after, tx.eps, ctx.delta, bool(after.unhealthy))
+    if verdict == "regression" and not failed and ctx.agent == "stratus" and \
+            unhealthy_components(after.unhealthy) <= unhealthy_components(before.unhealthy):
+        # H dipped but nothing new broke: give a change that is still settling a bounded chance to
+        # recover (its clients may sit in restart back-off) before judging it
+        after, waited = _watch_recovery(cluster, ctx, ns, after, waited, until_h=before.H - tx.eps)
+        verdict, reason = tnr_verdict(before, after, tx.eps, ctx.delta, bool(after.unhealthy))
     if verdict == "commit" and after.unhealthy and not failed and ctx.agent == "stratus":
         # a good change is still taking effect (clients restarting, alerts clearing): watch it while it
         # makes progress instead of stacking another change on top, then judge the final state again
