@@ -102,7 +102,7 @@ def incident_id_for(alerts: list[Alert]) -> str:
 def open_checkpointer(db: str) -> Iterator[BaseCheckpointSaver]:
     """SQLite file (default) or ``postgresql://`` DSN, or ``:memory:``."""
     if db.startswith(("postgres://", "postgresql://")):
-        from langgraph.checkpoint.postgres import PostgresSaver  # optional dependency
+        from langgraph.checkpoint.postgres import PostgresSaver
 
         with PostgresSaver.from_conn_string(db) as saver:
             saver.setup()
