@@ -269,6 +269,8 @@ def _ask_approval(payload: Any) -> str:
             ok = "green" if item.get("dry_run_ok") else "red"
             grid.add_row("plan" if i == 0 else "", escape("$ " + str(item.get("kubectl"))))
             grid.add_row("", f"[{ok}]dry run: {escape(str(item.get('dry_run')))}[/]")
+            for inv in item.get("inverse") or []:
+                grid.add_row("", f"[dim]undo: {escape(str(inv))}[/]")
     else:
         grid.add_row("request", escape(json.dumps(payload, default=str)))
     console.print(Panel(grid, title="approval needed", border_style="yellow", expand=False))

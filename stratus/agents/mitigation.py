@@ -14,12 +14,13 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from stratus.agents.common import cluster_of, context_of, policy_of, step, usage_of
+from stratus.cluster.base import ClusterError
 from stratus.context import Context
 from stratus.state import Action, HealthReport, Hypothesis, IncidentState, Transaction
 from stratus.tools import transaction as txn
 from stratus.tools.analyzers import assess
 from stratus.tools.health import tnr_verdict, unhealthy_components
-from stratus.tools.kubectl import GuardError
+from stratus.tools.kubectl import GuardError, inverse
 
 try:  # the llm policy's budget error; absent only if its optional imports are broken
     from stratus.policies.llm import BudgetExceeded
@@ -85,6 +86,26 @@ def needs_approval(ctx: Context, plan: list[dict[str, Any]]) -> bool:
     return False
 
 
+def describe_inverse(cluster: Any, action: Action) -> list[str]:
+    """How TNR would undo this action, in words a human can check (kubectl form where it has one)."""
+    before = None
+    if action.verb != "exec":
+        try:
+            before = cluster.get(action.kind, action.name, None if action.kind == "Node" else action.namespace)
+        except ClusterError:
+            before = None
+    inv = inverse(action, before)
+    if inv is None:
+        return ["no known inverse: the guard will refuse this action"]
+    out = []
+    for i in inv:
+        if i.verb == "apply":
+            out.append(f"restore {i.kind}/{i.name} from the snapshot taken before the change")
+        else:
+            out.append(i.to_kubectl())
+    return out or ["nothing to undo: the controller recreates the object"]
+
+
 def approve(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Ask a human. Everything before ``interrupt`` is read-only, so a resumed run can repeat it."""
     ctx = context_of(runtime)
@@ -92,7 +113,8 @@ def approve(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     items = []
     for a in (Action(**x) for x in state["plan"]):
         dry = cluster.apply(a, dry_run=True)
-        items.append({"kubectl": a.to_kubectl(), "dry_run": dry.message, "dry_run_ok": dry.ok})
+        items.append({"kubectl": a.to_kubectl(), "dry_run": dry.message, "dry_run_ok": dry.ok,
+                      "inverse": describe_inverse(cluster, a)})
     decision = interrupt({"incident": state["incident_id"], "hypothesis": state.get("current_hypothesis"),
                           "actions": items, "answer": "approve | reject | {'edit': ['kubectl ...']}"})
     hyp = state.get("current_hypothesis") or {}
