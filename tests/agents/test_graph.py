@@ -190,6 +190,8 @@ def test_approval_interrupts_before_any_change_and_resumes(world: Any, cluster: 
     assert paused.interrupted and paused.outcome == "interrupted"
     assert paused.interrupt["actions"][0]["kubectl"] == f"kubectl scale deployment/profile -n {NS} --replicas=1"
     assert paused.interrupt["actions"][0]["dry_run_ok"] is True
+    assert paused.interrupt["actions"][0]["inverse"] == [
+        "restore Deployment/profile from the snapshot taken before the change"]
     assert cluster.get("Deployment", "profile", NS)["spec"]["replicas"] == 0, "nothing changes before approval"
     assert paused.transactions == []
 
