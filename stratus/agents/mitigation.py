@@ -67,12 +67,20 @@ def approval_mode(ctx: Context) -> str:
 def tried_plans(state: IncidentState) -> set[str]:
     """Plans not to propose again: rejected by a human, refused by the guard, or judged by TNR.
 
-    A transaction interrupted by a crash was never judged: its plan may run again after recovery
-    (apply and restore set desired state, so a replay is safe)."""
+    A verdict holds for the world it was given in: once another change commits, a plan that was undone
+    before may be tried once more (e.g. a fix whose success a second fault masked). Committed plans are
+    never repeated. A transaction interrupted by a crash was never judged: its plan may run again after
+    recovery (apply and restore set desired state, so a replay is safe)."""
     tried = {k for k in state.get("tried") or [] if k}
-    for t in state.get("transactions") or []:
-        if t.get("verdict") != "crashed":
-            tried.add((t.get("hypothesis") or {}).get("plan_key", ""))
+    txs = state.get("transactions") or []
+    last_commit = max((i for i, t in enumerate(txs) if t.get("status") == "committed"), default=-1)
+    for i, t in enumerate(txs):
+        key = (t.get("hypothesis") or {}).get("plan_key", "")
+        if t.get("status") == "committed" or (i > last_commit and t.get("verdict") != "crashed"):
+            tried.add(key)
+        elif t.get("verdict") not in ("crashed", None) and \
+                sum((u.get("hypothesis") or {}).get("plan_key") == key for u in txs) > 1:
+            tried.add(key)  # already given its second chance
     tried.discard("")
     return tried
 
