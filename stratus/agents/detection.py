@@ -45,14 +45,14 @@ def detect(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if ctx.policy == "llm":
         # the Detection agent can add an incident telemetry missed, never veto one it shows
-        from stratus.policies.llm import BudgetExceeded
+        from stratus.policies.llm import LLMStop
 
         policy = policy_of(ctx, state)
         try:
             verdict, summary = policy.confirm(cluster, ns, state.get("alerts") or [], health.model_dump())
             detected = detected or bool(verdict)
             extra["detection_summary"] = summary
-        except BudgetExceeded as exc:
+        except LLMStop as exc:
             extra["detection_summary"] = f"Detection agent skipped: {exc}"
         extra.update(usage_of(policy))
     point = {"t": health.at, "H": health.H, "phase": "detect", "tx": None, "verdict": None}

@@ -19,12 +19,12 @@ def diagnose(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     cluster = cluster_of(ctx)
     policy = policy_of(ctx, state)
     if ctx.policy == "llm":
-        from stratus.policies.llm import BudgetExceeded
+        from stratus.policies.llm import LLMStop
 
         try:
             findings, hypotheses, _view = policy.diagnose(cluster, state["namespace"],
                                                           reflections=list(state.get("reflections") or []))
-        except BudgetExceeded as exc:
+        except LLMStop as exc:
             return {"phase": "diagnose", "hypotheses": [], "escalation_reason": str(exc), "steps": step(state),
                     **usage_of(policy)}
     else:

@@ -16,17 +16,12 @@ from langgraph.types import interrupt
 from stratus.agents.common import cluster_of, context_of, policy_of, step, usage_of
 from stratus.cluster.base import ClusterError
 from stratus.context import Context
+from stratus.policies.llm import LLMStop
 from stratus.state import Action, HealthReport, Hypothesis, IncidentState, Transaction
 from stratus.tools import transaction as txn
 from stratus.tools.analyzers import assess
 from stratus.tools.health import tnr_verdict, unhealthy_components
 from stratus.tools.kubectl import GuardError, inverse
-
-try:  # the llm policy's budget error; absent only if its optional imports are broken
-    from stratus.policies.llm import BudgetExceeded
-except ImportError:  # pragma: no cover
-    class BudgetExceeded(RuntimeError):  # type: ignore[no-redef]
-        pass
 
 RISKY_VERBS = {"delete", "exec", "apply", "create", "taint", "cordon", "patch", "set_resources"}
 ALERT_POLL_S = 30.0
@@ -44,7 +39,7 @@ def plan_mitigation(state: IncidentState, runtime: Runtime[Context]) -> dict[str
     try:
         choice = policy.next_plan(cluster, state["namespace"], hyps, tried,
                                   reflections=list(state.get("reflections") or []))
-    except BudgetExceeded as exc:
+    except LLMStop as exc:
         return {"phase": "plan", "plan": [], "steps": step(state), "escalation_reason": str(exc),
                 **usage_of(policy)}
     if choice is None:

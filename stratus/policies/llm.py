@@ -38,8 +38,16 @@ TYPES = ("Misconfiguration", "Code Defect", "Authentication Issue", "Network/Sto
          "Dependency Problem")
 
 
-class BudgetExceeded(RuntimeError):
+class LLMStop(RuntimeError):
+    """The LLM cannot go on for this incident; the graph escalates with this message."""
+
+
+class BudgetExceeded(LLMStop):
     """The incident's LLM budget (calls, tokens or seconds) is spent."""
+
+
+class LLMCallFailed(LLMStop):
+    """The model endpoint failed (after retries for transient errors, at once for others)."""
 
 
 class LLMUnavailable(RuntimeError):
@@ -123,6 +131,14 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
 
 
+def _api_error(exc: BaseException) -> bool:
+    try:
+        import openai
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, openai.APIError)
+
+
 class Budget:
     def __init__(self, ctx: Context, calls: int = 0, tokens: int = 0, prompt_tokens: int = 0,
                  started: float | None = None) -> None:
@@ -183,7 +199,14 @@ class LLMPolicy:
         def call() -> AIMessage:
             return bound.invoke(messages)
 
-        reply = call()
+        try:
+            reply = call()
+        except Exception as exc:
+            if _api_error(exc):
+                tries = self.ctx.llm_retries + 1 if _transient(exc) else 1
+                raise LLMCallFailed(f"the model endpoint failed after {tries} attempt(s): "
+                                    f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+            raise
         self.budget.record(messages, reply)
         return reply
 

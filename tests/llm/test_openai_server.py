@@ -220,8 +220,11 @@ def test_client_errors_are_not_retried(server: FakeOpenAI, cluster: Any) -> None
 
     server.push(Reply({"error": {"message": "model not found", "type": "invalid_request_error",
                                  "param": "model", "code": "model_not_found"}}, status=404))
-    with pytest.raises(openai.NotFoundError):
+    from stratus.policies.llm import LLMCallFailed
+
+    with pytest.raises(LLMCallFailed, match="after 1 attempt") as err:
         _policy(server, llm_retries=3).diagnose(cluster, cluster.namespace)
+    assert isinstance(err.value.__cause__, openai.NotFoundError)
     assert len(server.requests) == 1
 
 
@@ -238,26 +241,28 @@ def test_timeout_is_retried_then_succeeds(server: FakeOpenAI, cluster: Any) -> N
 def test_timeout_without_retries_raises(server: FakeOpenAI, cluster: Any) -> None:
     import openai
 
+    from stratus.policies.llm import LLMCallFailed
+
     server.push(Reply(completion(content="too late"), delay_s=0.3))
-    with pytest.raises(openai.APITimeoutError):
+    with pytest.raises(LLMCallFailed, match="TimeoutError") as err:
         _policy(server, llm_timeout_s=0.1, llm_retries=0).diagnose(cluster, cluster.namespace)
+    assert isinstance(err.value.__cause__, openai.APITimeoutError)
     assert len(server.requests) == 1
 
 
-def test_exhausted_retries_propagate_out_of_the_graph(server: FakeOpenAI, cluster: Any) -> None:
-    """Documents today's behaviour: an unreachable LLM is not a budget, so the graph raises (no report).
-
-    The incident stays checkpointed at the failing node and no transaction is open, so it can be resumed
-    with the same thread_id once the endpoint is back."""
-    import openai
-
+def test_exhausted_retries_escalate_cleanly(server: FakeOpenAI, cluster: Any) -> None:
+    """An unreachable model ends the incident with an escalation that says why, and changes nothing."""
     from stratus.api import invoke_graph
+    from stratus.twin.faults import inject
 
-    server.push(Reply(completion(content="too late"), delay_s=0.3))
+    inject(cluster.world, "scale_to_zero", "rate")
+    cluster.wait(150)
+    server.push(Reply(completion(content="too late"), delay_s=0.3), Reply(completion(content="too late"), delay_s=0.3))
     ctx = _ctx(server, llm_timeout_s=0.1, llm_retries=0)
-    with pytest.raises(openai.APITimeoutError):
-        invoke_graph([], cluster=cluster, context=ctx)
-    assert len(server.requests) == 1
+    result = invoke_graph(cluster.alerts(), cluster=cluster, context=ctx)
+    assert result.detected  # telemetry alone detects it when the Detection agent cannot answer
+    assert result.outcome == "escalated" and "model endpoint failed" in result.summary
+    assert result.transactions == []
     assert not cluster.world.store.list("Lease", cluster.namespace)  # no write lock was taken
 
 
