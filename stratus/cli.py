@@ -254,7 +254,9 @@ def _report_panel(result: Any, *, wall_s: float, sim_s: float | None, db: str, o
     return Panel(grid, title="incident report", border_style=colour, expand=False)
 
 
-def _ask_approval(payload: Any) -> str:
+def _ask_approval(payload: Any, out: Console | None = None) -> str:
+    """Show the approval request and read the answer (on ``out``: stderr when stdout carries JSON)."""
+    out = out or console
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column(overflow="fold")
@@ -273,13 +275,13 @@ def _ask_approval(payload: Any) -> str:
                 grid.add_row("", f"[dim]undo: {escape(str(inv))}[/]")
     else:
         grid.add_row("request", escape(json.dumps(payload, default=str)))
-    console.print(Panel(grid, title="approval needed", border_style="yellow", expand=False))
+    out.print(Panel(grid, title="approval needed", border_style="yellow", expand=False))
     from rich.prompt import Prompt
 
     try:
-        return Prompt.ask("approve this plan?", choices=["approve", "reject"], default="approve")
+        return Prompt.ask("approve this plan?", choices=["approve", "reject"], default="approve", console=out)
     except EOFError:
-        console.print("[yellow]no answer on stdin: rejecting[/]")
+        out.print("[yellow]no answer on stdin: rejecting[/]")
         return "reject"
 
 
@@ -387,14 +389,16 @@ def _unavailable() -> tuple[type[BaseException], ...]:
     return (LLMUnavailable, NotImplementedError)
 
 
-def _run(sc: "Scenario", agent: str, policy: str, db: str, approve: bool = False) -> dict[str, Any]:
+def _run(sc: "Scenario", agent: str, policy: str, db: str, approve: bool = False,
+         prompt_on: Console | None = None) -> dict[str, Any]:
     from stratus.bench.runner import run_scenario
     from stratus.context import Context
 
     try:
         if approve:
             ctx = Context(policy=policy, agent=agent, db=db, approval="always")  # type: ignore[arg-type]
-            return run_scenario(sc, agent=agent, policy=policy, db=db, context=ctx, approver=_ask_approval)
+            return run_scenario(sc, agent=agent, policy=policy, db=db, context=ctx,
+                                approver=lambda payload: _ask_approval(payload, prompt_on))
         return run_scenario(sc, agent=agent, policy=policy, db=db)
     except _unavailable() as exc:
         raise _fail(f"--policy {policy}: {exc}") from None
@@ -422,7 +426,7 @@ def run_scenario_cmd(
     _check_choice(agent, AGENTS, "--agent")
     _check_choice(policy, POLICIES, "--policy")
     sc = _load(file)
-    result = _run(sc, agent, policy, db, approve)
+    result = _run(sc, agent, policy, db, approve, prompt_on=Console(stderr=True) if as_json else None)
     if as_json:
         print(json.dumps(result, default=str))
         return
