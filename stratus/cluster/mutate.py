@@ -133,13 +133,18 @@ def mutate(manifest: dict[str, Any], action: Action, now: float | None = None) -
     return obj
 
 
+SERVER_FIELDS = ("resourceVersion", "uid", "creationTimestamp", "managedFields", "generation", "selfLink",
+                 "deletionTimestamp", "deletionGracePeriodSeconds")
+
+
 def clean_manifest(obj: dict[str, Any]) -> dict[str, Any]:
     """What a snapshot keeps to re-create or restore an object: desired state without server fields."""
     out = copy.deepcopy(obj)
     out.pop("status", None)
-    meta = out.get("metadata", {})
-    for k in ("resourceVersion", "uid", "creationTimestamp", "managedFields", "generation", "selfLink"):
-        meta.pop(k, None)
+    meta = out.get("metadata")
+    if isinstance(meta, dict):
+        for k in SERVER_FIELDS:
+            meta.pop(k, None)
     return out
 
 

@@ -51,6 +51,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from stratus.cluster.mutate import clean_manifest
 from stratus.state import Action
 
 __all__ = [
@@ -1395,21 +1396,6 @@ def render(action: Action) -> str:
 # ================================================================================================
 # Inverse
 # ================================================================================================
-
-_DROP_META = ("resourceVersion", "uid", "creationTimestamp", "managedFields", "generation", "selfLink",
-              "deletionTimestamp", "deletionGracePeriodSeconds")
-
-
-def clean_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
-    """A snapshot made fit for re-applying: no status, no server-managed metadata."""
-    m = copy.deepcopy(manifest)
-    m.pop("status", None)
-    meta = m.get("metadata")
-    if isinstance(meta, dict):
-        for k in _DROP_META:
-            meta.pop(k, None)
-    return m
-
 
 def _restore(a: Action, before: dict[str, Any], why: str) -> Action:
     return Action(verb="apply", kind=a.kind, name=a.name, namespace=a.namespace,

@@ -6,7 +6,6 @@ Order of a tick: controllers (deployments, replicasets, scheduler) -> kubelet ->
 
 from __future__ import annotations
 
-import copy
 import random
 from collections import deque
 from pathlib import Path
@@ -17,7 +16,7 @@ from stratus.twin.apps import App, load_app
 from stratus.twin.controllers import Controllers
 from stratus.twin.kubelet import Kubelet
 from stratus.twin.network import Network
-from stratus.twin.store import Clock, Store, rfc3339
+from stratus.twin.store import Clock, Store
 from stratus.twin.telemetry import Telemetry
 from stratus.twin.traffic import Traffic
 from stratus.twin.tsdb import TSDB
@@ -217,9 +216,3 @@ class World:
     # --- convenience ------------------------------------------------------------------------
     def firing(self) -> list[dict[str, Any]]:
         return self.rules.alertmanager_alerts()
-
-    def timestamp(self) -> str:
-        return rfc3339(self.clock.now)
-
-    def copy_manifest(self, kind: str, name: str) -> dict[str, Any]:
-        return copy.deepcopy(self.store.get(kind, name, self.namespace))
