@@ -151,10 +151,11 @@ class Timeline:
             self.line("plan", escape(f"no plan: {u.get('escalation_reason', '')}"), "yellow")
             return
         self.line("plan", escape(f"for {_hyp(u.get('current_hypothesis'))}: {len(plan)} action(s)"))
-        from stratus.state import Action
+        from stratus.cluster.actions import Action
+        from stratus.tools.kubectl import render
 
         for a in plan:
-            self.sub("$ " + Action(**a).to_kubectl(), "white")
+            self.sub("$ " + render(Action(**a)), "white")
 
     def _on_approve(self, u: dict[str, Any]) -> None:
         if "plan" not in u:
@@ -599,10 +600,11 @@ def _print_log(incident: str, snap: Any) -> None:
     head.add_row("at detection", _health_row(v.get("health_detect")))
     head.add_row("eps", str(v.get("eps", "-")))
     if "approve" in (snap.next or ()):
-        from stratus.state import Action
+        from stratus.cluster.actions import Action
+        from stratus.tools.kubectl import render
 
         for i, a in enumerate(v.get("plan") or []):
-            head.add_row("awaiting approval" if i == 0 else "", escape(Action(**a).to_kubectl()))
+            head.add_row("awaiting approval" if i == 0 else "", escape(render(Action(**a))))
     console.print(Panel(head, title="incident", expand=False))
     for tx in v.get("transactions") or []:
         status = tx["status"]
@@ -723,7 +725,7 @@ def guard(
     inverse is known (computing the inverse itself needs the object's manifest, taken at snapshot time).
     Exit code 0 when allowed, 1 when refused.
     """
-    from stratus.state import Action
+    from stratus.cluster.actions import Action
     from stratus.tools.kubectl import guard as run_guard
     from stratus.tools.kubectl import inverse_supported
 

@@ -96,45 +96,6 @@ class Hypothesis(BaseModel):
         return f"{self.fault_class}:{self.component}"
 
 
-Verb = Literal[
-    "scale", "patch", "set_image", "set_env", "set_resources", "rollout_undo", "rollout_restart",
-    "delete", "label", "annotate", "cordon", "uncordon", "taint", "apply", "exec", "create",
-]
-
-
-class Action(BaseModel):
-    """One change to the cluster, in a form that renders to kubectl and parses back from it."""
-
-    verb: Verb
-    kind: str
-    name: str
-    namespace: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
-    reason: str = ""
-
-    def ref(self) -> tuple[str, str, str | None]:
-        return (self.kind, self.name, self.namespace)
-
-    def to_kubectl(self) -> str:
-        from stratus.tools.kubectl import render
-
-        return render(self)
-
-    @classmethod
-    def from_kubectl(cls, command: str) -> "Action":
-        from stratus.tools.kubectl import parse
-
-        return parse(command)
-
-
-class ActionResult(BaseModel):
-    ok: bool
-    action: dict[str, Any]
-    message: str = ""
-    dry_run: bool = False
-    changed: bool = False
-
-
 class HealthReport(BaseModel):
     """H = 0.5*A - 0.3*E - 0.2*L over a window, plus the set U of unhealthy components."""
 

@@ -14,14 +14,15 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from stratus.agents.common import cluster_of, context_of, policy_of, step, usage_of
+from stratus.cluster.actions import Action
 from stratus.cluster.base import ClusterError
 from stratus.context import Context
 from stratus.policies.llm import LLMStop
-from stratus.state import Action, HealthReport, Hypothesis, IncidentState, Transaction
+from stratus.state import HealthReport, Hypothesis, IncidentState, Transaction
 from stratus.tools import transaction as txn
 from stratus.tools.analyzers import assess
 from stratus.tools.health import tnr_verdict, unhealthy_components
-from stratus.tools.kubectl import GuardError, inverse
+from stratus.tools.kubectl import GuardError, inverse, parse, render
 
 RISKY_VERBS = {"delete", "exec", "apply", "create", "taint", "cordon", "patch", "set_resources"}
 ALERT_POLL_S = 30.0
@@ -105,7 +106,7 @@ def describe_inverse(cluster: Any, action: Action) -> list[str]:
         if i.verb == "apply":
             out.append(f"restore {i.kind}/{i.name} from the snapshot taken before the change")
         else:
-            out.append(i.to_kubectl())
+            out.append(render(i))
     return out or ["nothing to undo: the controller recreates the object"]
 
 
@@ -116,14 +117,14 @@ def approve(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     items = []
     for a in (Action(**x) for x in state["plan"]):
         dry = cluster.apply(a, dry_run=True)
-        items.append({"kubectl": a.to_kubectl(), "dry_run": dry.message, "dry_run_ok": dry.ok,
+        items.append({"kubectl": render(a), "dry_run": dry.message, "dry_run_ok": dry.ok,
                       "inverse": describe_inverse(cluster, a)})
     decision = interrupt({"incident": state["incident_id"], "hypothesis": state.get("current_hypothesis"),
                           "actions": items, "answer": "approve | reject | {'edit': ['kubectl ...']}"})
     hyp = state.get("current_hypothesis") or {}
     if isinstance(decision, dict) and decision.get("edit"):
         try:
-            plan = [Action.from_kubectl(c).model_dump() for c in decision["edit"]]
+            plan = [parse(c).model_dump() for c in decision["edit"]]
         except GuardError as exc:
             return {"phase": "approve", "plan": [], "tried": [hyp.get("plan_key", "")],
                     "reflections": [f"Edited plan refused by the guard: {exc}"], "steps": step(state)}

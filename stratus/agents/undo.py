@@ -11,8 +11,9 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from stratus.agents.common import cluster_of, context_of, step
+from stratus.cluster.actions import Action
 from stratus.context import Context
-from stratus.state import Action, HealthReport, IncidentState, Transaction
+from stratus.state import HealthReport, IncidentState, Transaction
 from stratus.tools import transaction as txn
 from stratus.tools.analyzers import assess
 from stratus.tools.health import unhealthy_components

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from stratus.state import Action, ActionResult
+from stratus.cluster.actions import Action, ActionResult
 
 Manifest = dict[str, Any]
 Ref = tuple[str, str, str | None]  # (kind, name, namespace)

@@ -14,12 +14,12 @@ from typing import Any
 
 import jsonpatch
 
+from stratus.cluster.actions import Action
 from stratus.cluster.base import ClusterError
-from stratus.state import Action
+from stratus.cluster.kinds import POD_TEMPLATE_KINDS
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 STRATUS_CHANGE = "stratus.io/change"  # marks pod templates written by STRATUS (rollbacks skip them)
-WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}
 
 
 def merge_patch(target: Any, patch: Any, strategic: bool = False) -> Any:
@@ -47,7 +47,7 @@ def merge_patch(target: Any, patch: Any, strategic: bool = False) -> Any:
 
 
 def _containers(obj: dict[str, Any], which: str | None) -> list[dict[str, Any]]:
-    spec = obj["spec"]["template"]["spec"] if obj["kind"] in WORKLOADS else obj["spec"]
+    spec = obj["spec"]["template"]["spec"] if obj["kind"] in POD_TEMPLATE_KINDS else obj["spec"]
     cs = spec.get("containers", [])
     if which:
         cs = [c for c in cs if c["name"] == which]
@@ -103,7 +103,7 @@ def mutate(manifest: dict[str, Any], action: Action, now: float | None = None) -
                 if p.get(section):
                     res.setdefault(section, {}).update({k: str(v) for k, v in p[section].items()})
     elif verb == "rollout_restart":
-        if obj["kind"] not in WORKLOADS:
+        if obj["kind"] not in POD_TEMPLATE_KINDS:
             raise ClusterError(f"{name} cannot be restarted: not a workload")
         t = datetime.fromtimestamp(now or 0, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         obj["spec"]["template"].setdefault("metadata", {}).setdefault("annotations", {})[RESTARTED_AT] = t
@@ -127,7 +127,7 @@ def mutate(manifest: dict[str, Any], action: Action, now: float | None = None) -
                                                    and (not t.get("effect") or x.get("effect") == t["effect"]))]
     else:
         raise ClusterError(f"verb {verb!r} does not mutate a single manifest")
-    if obj.get("kind") in WORKLOADS and obj.get("spec", {}).get("template") != manifest.get("spec", {}).get("template"):
+    if obj.get("kind") in POD_TEMPLATE_KINDS and obj.get("spec", {}).get("template") != manifest.get("spec", {}).get("template"):
         tmeta = obj["spec"]["template"].setdefault("metadata", {})
         tmeta.setdefault("annotations", {})[STRATUS_CHANGE] = verb
     return obj

@@ -3,7 +3,7 @@
 Same interface as ``RulesPolicy`` so the graph (TNR, undo, retries) is unchanged. The model starts from
 the analyzers' findings (evidence first), investigates with read-only, bounded, redacted tools, and
 answers through a final-answer tool validated by pydantic. Plans are kubectl commands that must pass
-``Action.from_kubectl`` and the guard. Every loop is capped (steps, calls, tokens, seconds) and ends with
+``kubectl.parse`` and the guard. Every loop is capped (steps, calls, tokens, seconds) and ends with
 a forced final answer; spent budgets raise ``BudgetExceeded`` so the graph escalates cleanly.
 """
 
@@ -25,13 +25,14 @@ from pydantic import BaseModel, Field, ValidationError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from stratus.agents import prompts
+from stratus.cluster.actions import Action
 from stratus.cluster.base import Cluster
 from stratus.context import Context
 from stratus.policies.rules import RulesPolicy, runbook_data
-from stratus.state import Action, Finding, Hypothesis
+from stratus.state import Finding, Hypothesis
 from stratus.tools import telemetry as tt
 from stratus.tools.analyzers import View
-from stratus.tools.kubectl import GuardError, guard
+from stratus.tools.kubectl import GuardError, guard, parse, render
 
 LEVELS = ("Hardware", "Operating System", "Virtualization", "Application")
 TYPES = ("Misconfiguration", "Code Defect", "Authentication Issue", "Network/Storage Issue", "Operation Error",
@@ -414,7 +415,7 @@ class LLMPolicy:
             for key, actions, expect in self.rules.plans(cluster, namespace, h, view):
                 if key not in tried and key.split(":", 3)[-1] not in tried_cmds:
                     suggestions.append(f"- for {h.fault_class} at {h.component}: "
-                                       f"{' && '.join(a.to_kubectl() for a in actions)}  (expect: {expect})")
+                                       f"{' && '.join(render(a) for a in actions)}  (expect: {expect})")
         human = (f"Namespace {namespace}.\nRoot-cause hypothesis: {hyp.fault_class} at {hyp.component} "
                  f"(confidence {hyp.confidence}): {tt.redact_text(hyp.summary)}\n"
                  f"Alternatives: {[(h.component, h.fault_class, h.confidence) for h in hypotheses[1:4]]}\n"
@@ -458,7 +459,7 @@ class LLMPolicy:
         assert isinstance(ans, submit_plan)
         actions = []
         for cmd in ans.commands:
-            a = Action.from_kubectl(cmd.kubectl)
+            a = parse(cmd.kubectl)
             a.namespace = a.namespace or namespace
             a.reason = cmd.expected_effect[:200]
             actions.append(a)
@@ -470,7 +471,7 @@ class LLMPolicy:
         cmds = []
         for c in plan.commands:
             try:
-                cmds.append(Action.from_kubectl(c.kubectl).to_kubectl())
+                cmds.append(render(parse(c.kubectl)))
             except GuardError:
                 cmds.append(c.kubectl)
         return f"{hyp.key}:llm:{'|'.join(cmds)}"

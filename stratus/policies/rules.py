@@ -16,10 +16,12 @@ from typing import Any
 
 import yaml
 
+from stratus.cluster.actions import Action
 from stratus.cluster.base import Cluster
 from stratus.policies import runbooks
-from stratus.state import Action, Finding, Hypothesis
+from stratus.state import Finding, Hypothesis
 from stratus.tools.analyzers import View, run_all
+from stratus.tools.kubectl import render
 
 SYMPTOM_DEMOTION = 0.35
 MIN_CONFIDENCE = 0.05
@@ -98,7 +100,7 @@ class RulesPolicy:
             for a in actions:
                 a.namespace = a.namespace or namespace
                 a.reason = a.reason or hypothesis.summary[:200]
-            out.append((f"{hypothesis.key}:{i}:{'|'.join(a.to_kubectl() for a in actions)}", actions, expect))
+            out.append((f"{hypothesis.key}:{i}:{'|'.join(render(a) for a in actions)}", actions, expect))
         return out
 
     def next_plan(self, cluster: Cluster, namespace: str, hypotheses: list[Hypothesis], tried: set[str],

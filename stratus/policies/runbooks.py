@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from stratus.cluster.actions import Action
 from stratus.cluster.mutate import STRATUS_CHANGE
-from stratus.state import Action, Hypothesis
+from stratus.state import Hypothesis
 from stratus.tools.analyzers import View
 
 Plan = tuple[list[Action], str]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stratus.cluster.base import Cluster
+from stratus.cluster.kinds import CHAOS_KINDS
 from stratus.state import Finding
 from stratus.tools.health import alert_component, component_of_pod
 from stratus.tools.redact import redact_text
@@ -317,9 +318,6 @@ def policies(v: View) -> list[Finding]:
                           t, "IngressDenied" if deny_all else "IngressRestricted", "critical" if deny_all else "info",
                           [f"networkpolicy:{pol['metadata']['name']}"], policy=pol["metadata"]["name"]))
     return out
-
-
-CHAOS_KINDS = ("PodChaos", "NetworkChaos", "StressChaos", "HTTPChaos", "IOChaos")
 
 
 @analyzer("chaos")

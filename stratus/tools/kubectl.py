@@ -51,8 +51,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from stratus.cluster.actions import Action
+from stratus.cluster.kinds import CHAOS_KINDS, KINDS, WORKLOAD_KINDS
 from stratus.cluster.mutate import clean_manifest
-from stratus.state import Action
 
 __all__ = [
     "ALLOW_LIST",
@@ -82,52 +83,7 @@ class GuardError(ValueError):
 # Data tables
 # ================================================================================================
 
-CHAOS_KINDS = ("PodChaos", "NetworkChaos", "StressChaos", "HTTPChaos", "IOChaos", "DNSChaos", "TimeChaos",
-               "JVMChaos", "Schedule")
-
-# canonical Kind -> API group, whether namespaced, accepted resource aliases (lower case)
-KINDS: dict[str, dict[str, Any]] = {
-    "Deployment": {"group": "apps", "namespaced": True, "aliases": ["deploy", "deployment", "deployments"]},
-    "StatefulSet": {"group": "apps", "namespaced": True, "aliases": ["sts", "statefulset", "statefulsets"]},
-    "DaemonSet": {"group": "apps", "namespaced": True, "aliases": ["ds", "daemonset", "daemonsets"]},
-    "ReplicaSet": {"group": "apps", "namespaced": True, "aliases": ["rs", "replicaset", "replicasets"]},
-    "Service": {"group": "", "namespaced": True, "aliases": ["svc", "service", "services"]},
-    "Pod": {"group": "", "namespaced": True, "aliases": ["po", "pod", "pods"]},
-    "ConfigMap": {"group": "", "namespaced": True, "aliases": ["cm", "configmap", "configmaps"]},
-    "Secret": {"group": "", "namespaced": True, "aliases": ["secret", "secrets"]},
-    "ResourceQuota": {"group": "", "namespaced": True, "aliases": ["quota", "resourcequota", "resourcequotas"]},
-    "LimitRange": {"group": "", "namespaced": True, "aliases": ["limits", "limitrange", "limitranges"]},
-    "ServiceAccount": {"group": "", "namespaced": True, "aliases": ["sa", "serviceaccount", "serviceaccounts"]},
-    "Endpoints": {"group": "", "namespaced": True, "aliases": ["ep", "endpoints"]},
-    "PersistentVolumeClaim": {"group": "", "namespaced": True,
-                              "aliases": ["pvc", "persistentvolumeclaim", "persistentvolumeclaims"]},
-    "PersistentVolume": {"group": "", "namespaced": False,
-                         "aliases": ["pv", "persistentvolume", "persistentvolumes"]},
-    "Node": {"group": "", "namespaced": False, "aliases": ["no", "node", "nodes"]},
-    "Namespace": {"group": "", "namespaced": False, "aliases": ["ns", "namespace", "namespaces"]},
-    "NetworkPolicy": {"group": "networking.k8s.io", "namespaced": True,
-                      "aliases": ["netpol", "networkpolicy", "networkpolicies"]},
-    "Ingress": {"group": "networking.k8s.io", "namespaced": True, "aliases": ["ing", "ingress", "ingresses"]},
-    "HorizontalPodAutoscaler": {"group": "autoscaling", "namespaced": True,
-                                "aliases": ["hpa", "horizontalpodautoscaler", "horizontalpodautoscalers"]},
-    "Lease": {"group": "coordination.k8s.io", "namespaced": True, "aliases": ["lease", "leases"]},
-    "Job": {"group": "batch", "namespaced": True, "aliases": ["job", "jobs"]},
-    "CronJob": {"group": "batch", "namespaced": True, "aliases": ["cj", "cronjob", "cronjobs"]},
-    "CustomResourceDefinition": {"group": "apiextensions.k8s.io", "namespaced": False,
-                                 "aliases": ["crd", "crds", "customresourcedefinition",
-                                             "customresourcedefinitions"]},
-    "Role": {"group": "rbac.authorization.k8s.io", "namespaced": True, "aliases": ["role", "roles"]},
-    "RoleBinding": {"group": "rbac.authorization.k8s.io", "namespaced": True,
-                    "aliases": ["rolebinding", "rolebindings"]},
-    "ClusterRole": {"group": "rbac.authorization.k8s.io", "namespaced": False,
-                    "aliases": ["clusterrole", "clusterroles"]},
-    "ClusterRoleBinding": {"group": "rbac.authorization.k8s.io", "namespaced": False,
-                           "aliases": ["clusterrolebinding", "clusterrolebindings"]},
-    **{k: {"group": "chaos-mesh.org", "namespaced": True, "aliases": [k.lower(), k.lower() + "s"]}
-       for k in CHAOS_KINDS},
-}
-
-WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
+WORKLOADS = WORKLOAD_KINDS
 _PATCHABLE = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Service", "ConfigMap", "NetworkPolicy",
                         "ResourceQuota", "HorizontalPodAutoscaler", "Lease", "Node", "PersistentVolume",
                         *CHAOS_KINDS})

@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from stratus.cluster.actions import Action
 from stratus.cluster.base import Cluster, Ref
 from stratus.cluster.mutate import clean_manifest
 from stratus.context import Context
-from stratus.state import Action, Transaction
+from stratus.state import Transaction
 from stratus.tools import kubectl
+from stratus.tools.kubectl import render
 
 ROLLOUT_POLL_S = 15.0
 
@@ -38,7 +40,7 @@ def refs_for(actions: list[Action], namespace: str) -> list[Ref]:
 def begin(cluster: Cluster, tx_id: str, attempt: int, namespace: str, actions: list[Action],
           hypothesis: dict[str, Any] | None, holder: str, ttl_s: float) -> Transaction:
     tx = Transaction(id=tx_id, attempt=attempt, namespace=namespace, hypothesis=hypothesis,
-                     actions=[a.model_dump() for a in actions], kubectl=[a.to_kubectl() for a in actions],
+                     actions=[a.model_dump() for a in actions], kubectl=[render(a) for a in actions],
                      started_at=cluster.now())
     if not cluster.acquire_lock(namespace, holder, ttl_s):
         tx.status, tx.verdict = "refused", "refused"
@@ -55,17 +57,17 @@ def snapshot_and_guard(cluster: Cluster, tx: Transaction, allowed_namespaces: se
     for a in actions:
         verdict = kubectl.guard(a, allowed_namespaces=allowed_namespaces)
         if not verdict.allowed:
-            problems.append(f"{a.to_kubectl()}: refused by the guard: {verdict.reason}")
+            problems.append(f"{render(a)}: refused by the guard: {verdict.reason}")
             continue
         if a.verb == "exec":
             inv = kubectl.inverse(a, None)
             if not inv:
-                problems.append(f"{a.to_kubectl()}: no known inverse")
+                problems.append(f"{render(a)}: no known inverse")
                 continue
             inverse.extend(i.model_dump() for i in inv)
         dry = cluster.apply(a, dry_run=True)
         if not dry.ok:
-            problems.append(f"{a.to_kubectl()}: server dry run failed: {dry.message}")
+            problems.append(f"{render(a)}: server dry run failed: {dry.message}")
     tx.inverse = inverse
     if problems:
         tx.status, tx.verdict, tx.verdict_reason = "refused", "refused", "; ".join(problems)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from stratus.cluster.actions import Action, ActionResult
 from stratus.cluster.base import ClusterError, NotFound, Ref, omitted_marker
 from stratus.cluster.mutate import clean_manifest, mutate, previous_revision_template
-from stratus.state import Action, ActionResult
 from stratus.twin import promql
 from stratus.twin.store import rfc3339
 from stratus.twin.world import World

@@ -17,7 +17,8 @@ from stratus.api import invoke_graph
 from stratus.cluster.mutate import clean_manifest
 from stratus.context import Context
 from stratus.graph import build_graph
-from stratus.state import Action, Hypothesis
+from stratus.state import Hypothesis
+from stratus.tools.kubectl import parse
 from stratus.twin.faults import inject
 
 NS = "test-hotel-reservation"
@@ -34,7 +35,7 @@ class HarmfulFirstPolicy(rules.RulesPolicy):
     def next_plan(self, cluster: Any, namespace: str, hypotheses: list[Hypothesis], tried: set[str],
                   *args: Any, **kwargs: Any) -> Any:
         if HARM_KEY not in tried:
-            action = Action.from_kubectl(self.harm)
+            action = parse(self.harm)
             hyp = Hypothesis(component=action.name, fault_class="unavailable", confidence=0.99,
                              summary="test double: a confident but harmful plan")
             return hyp, HARM_KEY, [action], "harmful on purpose"
@@ -85,7 +86,7 @@ def test_harmful_first_plan_is_undone_then_the_incident_resolves(
     assert why in first["verdict_reason"]
     assert first["restore_ok"] is True
     assert first["health_restored"]["H"] >= first["health_before"]["H"] - first["eps"]
-    touched = Action.from_kubectl(harm).name
+    touched = parse(harm).name
     snap = next(m for m in first["snapshot"] if m["metadata"]["name"] == touched)
     assert clean_manifest(cluster.get("Deployment", touched, NS))["spec"] == snap["spec"]
 

@@ -11,8 +11,8 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from stratus.context import Context
 from stratus.policies.llm import LLMPolicy, _nl2kubectl_examples
 from stratus.policies.scripted import ScriptedChatModel, tool_call
-from stratus.state import Action, Hypothesis
-from stratus.tools.kubectl import guard
+from stratus.state import Hypothesis
+from stratus.tools.kubectl import guard, parse, render
 
 NS = "test-hotel-reservation"
 ALLOWED = {NS}
@@ -25,7 +25,7 @@ def _policy(*replies: Any) -> tuple[LLMPolicy, ScriptedChatModel]:
 
 
 def test_there_are_examples_for_the_common_verbs() -> None:
-    verbs = {Action.from_kubectl(e["kubectl"].replace("NS", NS)).verb for e in EXAMPLES}
+    verbs = {parse(e["kubectl"].replace("NS", NS)).verb for e in EXAMPLES}
     assert {"patch", "scale", "rollout_undo", "rollout_restart", "set_env", "set_image", "set_resources",
             "delete", "exec"} <= verbs
 
@@ -33,9 +33,9 @@ def test_there_are_examples_for_the_common_verbs() -> None:
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e["intent"][:40] for e in EXAMPLES])
 def test_every_example_parses_and_passes_the_guard(example: dict[str, str]) -> None:
     command = example["kubectl"].replace("NS", NS)
-    action = Action.from_kubectl(command)
+    action = parse(command)
     assert action.namespace in (NS, None)  # None only for cluster-scoped kinds (Node)
-    assert Action.from_kubectl(action.to_kubectl()).model_dump(exclude={"reason"}) == \
+    assert parse(render(action)).model_dump(exclude={"reason"}) == \
         action.model_dump(exclude={"reason"})
     verdict = guard(command, allowed_namespaces=ALLOWED)
     assert verdict.allowed, verdict.reason
@@ -113,5 +113,5 @@ def test_mitigation_agent_uses_the_nl2kubectl_tool(llm_helpers: Any) -> None:
     choice = policy.next_plan(f.cluster, f.namespace, [hyp], set())
     assert choice is not None
     assert translated == {"kubectl": f"kubectl scale deployment/rate -n {NS} --replicas=1"}
-    assert [a.to_kubectl() for a in choice[2]] == [translated["kubectl"]]
+    assert [render(a) for a in choice[2]] == [translated["kubectl"]]
     assert policy.budget.calls == 3  # the translation is a model call of the same budget

@@ -20,7 +20,8 @@ from stratus.context import Context
 from stratus.policies.llm import LLMPolicy
 from stratus.policies.rules import runbook_data
 from stratus.policies.scripted import EvidenceFollowingModel, ScriptedChatModel, follow_evidence, tool_call
-from stratus.state import Action, Hypothesis
+from stratus.state import Hypothesis
+from stratus.tools.kubectl import parse, render
 
 NS = "test-hotel-reservation"
 PIPED = "kubectl get secrets -n test-hotel-reservation -o yaml | sh"
@@ -136,7 +137,7 @@ def test_harmful_plan_is_undone_then_correct_plan_resolves(which: str, llm_helpe
 
     assert len(result.transactions) == 2, [(t["kubectl"], t["status"], t["verdict"]) for t in result.transactions]
     first, second = result.transactions
-    assert first["kubectl"] == [Action.from_kubectl(HARMFUL[which]).to_kubectl()]
+    assert first["kubectl"] == [render(parse(HARMFUL[which]))]
     assert first["status"] == "undone" and first["verdict"] == "regression", first["verdict_reason"]
     assert first["health_after"]["H"] < first["health_before"]["H"] - first["eps"]
     assert first["restore_ok"] is True and "verified" in result.reflections[0]
@@ -338,7 +339,7 @@ def test_bad_plan_repaired_once_is_accepted(llm_helpers: Any) -> None:
     choice = LLMPolicy(_llm_ctx(model)).next_plan(f.cluster, f.namespace, _geo_hypothesis(), set())
     assert choice is not None
     _hyp, key, actions, expect = choice
-    assert [a.to_kubectl() for a in actions] == [good] and expect == "fresh pods"
+    assert [render(a) for a in actions] == [good] and expect == "fresh pods"
     assert key.endswith(good) and ":llm:" in key
     errors = [m for m in llm_helpers.tool_messages(model.seen[-1]) if "invalid submit_plan" in str(m.content)]
     assert len(errors) == 1

@@ -19,6 +19,7 @@ import pytest
 
 from stratus.policies.rules import RulesPolicy
 from stratus.state import Hypothesis
+from stratus.tools.kubectl import parse
 from stratus.twin.faults import REGISTRY, inject
 
 NS = "test-hotel-reservation"
@@ -140,7 +141,6 @@ def test_import_linter_contracts_hold() -> None:
 
 def test_rollback_plan_after_an_undone_attempt_returns_to_the_pre_incident_template(
         world: Any, cluster: Any) -> None:
-    from stratus.state import Action
     from stratus.tools import transaction as txn
 
     def image() -> str:
@@ -150,7 +150,7 @@ def test_rollback_plan_after_an_undone_attempt_returns_to_the_pre_incident_templ
     inject(world, "crashing_image", "geo")
     world.advance(120)
     faulty_image = image()
-    attempt = Action.from_kubectl(f"kubectl set image deployment/geo -n {NS} hotel-reserv-geo=yinfangchen/geo:nope")
+    attempt = parse(f"kubectl set image deployment/geo -n {NS} hotel-reserv-geo=yinfangchen/geo:nope")
     tx = txn.begin(cluster, "tx-wrong", 1, NS, [attempt], None, holder="test", ttl_s=600)
     tx = txn.snapshot_and_guard(cluster, tx, {NS})
     txn.apply_all(cluster, tx)

@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 
+from stratus.cluster.actions import Action
 from stratus.cluster.mutate import clean_manifest
-from stratus.state import Action, HealthReport, Transaction
+from stratus.state import HealthReport, Transaction
 from stratus.tools import transaction as txn
 from stratus.tools.analyzers import assess
 from stratus.tools.health import noise_eps, tnr_verdict
+from stratus.tools.kubectl import parse
 
 NS = "test-hotel-reservation"
 
@@ -58,7 +60,7 @@ WRONG_FIXES = {
 
 @pytest.mark.parametrize("command", list(WRONG_FIXES.values()), ids=list(WRONG_FIXES))
 def test_wrong_fix_is_a_regression_and_undo_restores(command: str, cluster: Any, ctx: Any) -> None:
-    action = Action.from_kubectl(command)
+    action = parse(command)
     tx, before, after, verdict, reason = run_tx(cluster, ctx, [action])
     assert before.H == pytest.approx(0.5, abs=0.005) and before.unhealthy == []
     assert verdict == "regression", reason
@@ -81,7 +83,7 @@ def test_wrong_fix_is_a_regression_and_undo_restores(command: str, cluster: Any,
 ], ids=["rollout restart", "delete a controlled pod"])
 def test_harmless_change_on_healthy_twin_commits(command: str, cluster: Any, ctx: Any) -> None:
     pod = cluster.list("Pod", NS, {"io.kompose.service": "search"})[0]["metadata"]["name"]
-    action = Action.from_kubectl(command.format(ns=NS, pod=pod))
+    action = parse(command.format(ns=NS, pod=pod))
     _tx, before, after, verdict, reason = run_tx(cluster, ctx, [action])
     assert verdict == "commit", reason
     assert after.H >= before.H - 0.005 and after.unhealthy == []
@@ -106,7 +108,7 @@ def test_created_object_is_deleted_on_undo(cluster: Any, ctx: Any) -> None:
 def test_database_change_is_undone_by_its_inverse_command(cluster: Any, ctx: Any) -> None:
     world = cluster.world
     roles_before = copy.deepcopy(world.db["mongodb-geo"]["users"]["admin"]["roles"])
-    revoke = Action.from_kubectl(
+    revoke = parse(
         f"kubectl exec deploy/mongodb-geo -n {NS} -- mongo admin -u root -p root --authenticationDatabase admin "
         "--eval \"db.revokeRolesFromUser('admin',[{role:'readWrite',db:'geo-db'}])\"")
     tx = txn.begin(cluster, "tx-db", 1, NS, [revoke], None, holder="test", ttl_s=600)
@@ -120,8 +122,8 @@ def test_database_change_is_undone_by_its_inverse_command(cluster: Any, ctx: Any
 
 def test_guard_refuses_out_of_scope_and_failing_dry_run_without_changing_anything(cluster: Any) -> None:
     before = {d["metadata"]["name"]: d["spec"] for d in cluster.list("Deployment", NS)}
-    out_of_scope = Action.from_kubectl("kubectl scale deployment frontend -n kube-system --replicas=0")
-    missing = Action.from_kubectl(f"kubectl scale deployment no-such-thing -n {NS} --replicas=1")
+    out_of_scope = parse("kubectl scale deployment frontend -n kube-system --replicas=0")
+    missing = parse(f"kubectl scale deployment no-such-thing -n {NS} --replicas=1")
     for action, why in ((out_of_scope, "out of scope"), (missing, "server dry run failed")):
         tx = txn.begin(cluster, "tx-refused", 1, NS, [action], None, holder="test", ttl_s=600)
         tx = txn.snapshot_and_guard(cluster, tx, {NS})
@@ -132,7 +134,7 @@ def test_guard_refuses_out_of_scope_and_failing_dry_run_without_changing_anythin
 
 
 def test_namespace_write_lock_refuses_a_second_holder(cluster: Any) -> None:
-    a = Action.from_kubectl(f"kubectl rollout restart deployment/search -n {NS}")
+    a = parse(f"kubectl rollout restart deployment/search -n {NS}")
     first = txn.begin(cluster, "tx-a", 1, NS, [a], None, holder="incident-a", ttl_s=600)
     second = txn.begin(cluster, "tx-b", 1, NS, [a], None, holder="incident-b", ttl_s=600)
     assert first.status == "begun"
@@ -146,10 +148,10 @@ def test_namespace_write_lock_refuses_a_second_holder(cluster: Any) -> None:
 
 
 def test_refs_for_lists_each_object_once_and_skips_exec() -> None:
-    actions = [Action.from_kubectl(f"kubectl scale deployment geo -n {NS} --replicas=1"),
-               Action.from_kubectl(f"kubectl rollout restart deployment/geo -n {NS}"),
-               Action.from_kubectl(f"kubectl exec deploy/mongodb-geo -n {NS} -- mongo --eval "
+    actions = [parse(f"kubectl scale deployment geo -n {NS} --replicas=1"),
+               parse(f"kubectl rollout restart deployment/geo -n {NS}"),
+               parse(f"kubectl exec deploy/mongodb-geo -n {NS} -- mongo --eval "
                                    "\"db.getSiblingDB('admin').grantRolesToUser('admin',[{role:'readWrite',"
                                    "db:'geo-db'}])\""),
-               Action.from_kubectl("kubectl cordon kind-worker")]
+               parse("kubectl cordon kind-worker")]
     assert txn.refs_for(actions, NS) == [("Deployment", "geo", NS), ("Node", "kind-worker", None)]

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from stratus.bench.oracles import ORACLES, baseline, grade
-from stratus.state import Action
 from stratus.tools.health import measure
+from stratus.tools.kubectl import parse
 from stratus.twin.faults import REGISTRY, FaultError, inject
 
 NS = "test-hotel-reservation"
@@ -257,7 +257,7 @@ def test_fault_symptoms_and_right_fix(fault: str, target: str, alert: str, log: 
     assert not cause_gone, f"the oracle must see the fault before the fix: {why}"
 
     for cmd in right_fix(world, rec):
-        res = cluster.apply(Action.from_kubectl(cmd))
+        res = cluster.apply(parse(cmd))
         assert res.ok, f"{cmd}: {res.message}"
     world.advance(RECOVERY_S)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from stratus.state import Action
+from stratus.tools.kubectl import parse
 from stratus.twin.cluster import TwinCluster
 from stratus.twin.faults import inject
 from stratus.twin.store import MAX_EVENTS
@@ -92,7 +92,7 @@ def long_run() -> tuple[dict[str, int], dict[str, int], World]:
     w.tsdb.retention_s = RETENTION_S
     cluster = TwinCluster(w, warm_up_s=300)
     inject(w, "crashing_image", "geo")
-    restart = Action.from_kubectl(f"kubectl rollout restart deployment/search -n {NS}")
+    restart = parse(f"kubectl rollout restart deployment/search -n {NS}")
     marks = {}
     for i in range(18):
         assert cluster.apply(restart).ok
