@@ -70,7 +70,7 @@ def mutate(manifest: dict[str, Any], action: Action, now: float | None = None) -
         body = p.get("patch")
         if kind == "json":
             try:
-                obj = jsonpatch.apply_patch(obj, body)
+                obj = jsonpatch.apply_patch(obj, body or [])
             except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
                 raise ClusterError(f"the JSON patch for {name} does not apply: {exc}") from exc
         elif kind in ("merge", "strategic"):

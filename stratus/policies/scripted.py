@@ -40,7 +40,7 @@ class ScriptedChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "scripted"
 
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> "ScriptedChatModel":  # type: ignore[override]
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> "ScriptedChatModel":
         return self
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
@@ -65,7 +65,8 @@ def _first_human(messages: list[BaseMessage]) -> str:
 
 
 def _split_commands(cmds: str) -> list[str]:
-    out, cur = [], []
+    out: list[str] = []
+    cur: list[str] = []
     for tok in shlex.split(cmds, posix=False):
         if tok == "&&":
             out.append(" ".join(cur))

@@ -6,6 +6,7 @@ and Alertmanager alerts. Writes go through the same ``mutate`` code as the produ
 
 from __future__ import annotations
 
+import builtins
 import copy
 from typing import Any
 
@@ -45,7 +46,7 @@ class TwinCluster:
 
     # --- reads ------------------------------------------------------------------------------
     def list(self, kind: str, namespace: str | None = None, selector: dict[str, str] | None = None,
-             limit: int = 200) -> list[dict[str, Any]]:
+             limit: int = 200) -> builtins.list[dict[str, Any]]:
         objs = self.world.store.list(kind, namespace, selector)
         out = [_public(o) for o in objs[:limit]]
         if len(objs) > limit:
@@ -56,14 +57,14 @@ class TwinCluster:
         return _public(self.world.store.get(kind, name, namespace))
 
     def events(self, namespace: str | None = None, since: float | None = None,
-               limit: int = 200) -> list[dict[str, Any]]:
+               limit: int = 200) -> builtins.list[dict[str, Any]]:
         evs = [_public(e) for e in self.world.store.events(namespace, since)]
         if len(evs) > limit:
             return [{"kind": "Omitted", "message": omitted_marker(len(evs), limit, "events")}] + evs[-limit:]
         return evs
 
     def logs(self, pod: str, namespace: str, container: str | None = None, tail: int = 200,
-             since: float | None = None, previous: bool = False) -> list[str]:
+             since: float | None = None, previous: bool = False) -> builtins.list[str]:
         if not self.world.store.exists("Pod", pod, namespace):
             raise NotFound(f'pods "{pod}" not found in namespace {namespace}')
         lines = [line for t, line in self.world.logs.read(namespace, pod, container, previous)
@@ -79,7 +80,7 @@ class TwinCluster:
         return promql.evaluate_range(self.world.tsdb, promql_expr, start, end, step)
 
     def traces(self, service: str | None = None, since: float | None = None,
-               limit: int = 50) -> list[dict[str, Any]]:
+               limit: int = 50) -> builtins.list[dict[str, Any]]:
         out = []
         for tr in reversed(self.world.traffic.traces):
             if since is not None and tr["startTime"] < since:
@@ -90,7 +91,7 @@ class TwinCluster:
                     break
         return out
 
-    def alerts(self) -> list[dict[str, Any]]:
+    def alerts(self) -> builtins.list[dict[str, Any]]:
         return self.world.rules.alertmanager_alerts()
 
     def now(self) -> float:
@@ -214,7 +215,7 @@ class TwinCluster:
             self._validate(manifest)
             store.create(clean_manifest(manifest))
 
-    def snapshot(self, refs: list[Ref]) -> list[dict[str, Any]]:
+    def snapshot(self, refs: builtins.list[Ref]) -> builtins.list[dict[str, Any]]:
         out = []
         for kind, name, ns in refs:
             ns = ns or self.namespace
@@ -224,7 +225,7 @@ class TwinCluster:
                 out.append({"kind": kind, "metadata": {"name": name, "namespace": ns}, "absent": True})
         return out
 
-    def restore(self, snapshot: list[dict[str, Any]]) -> None:
+    def restore(self, snapshot: builtins.list[dict[str, Any]]) -> None:
         store = self.world.store
         for m in reversed(snapshot):
             kind, meta = m["kind"], m["metadata"]

@@ -331,7 +331,7 @@ class Controllers:
                 if not_ready:
                     subset["notReadyAddresses"] = [addr(p) for p in not_ready]
                 subsets.append(subset)
-            ep = {"apiVersion": "v1", "kind": "Endpoints",
+            ep: dict[str, Any] = {"apiVersion": "v1", "kind": "Endpoints",
                   "metadata": {"name": name, "namespace": ns, "labels": dict(svc["metadata"].get("labels", {}))},
                   "subsets": subsets}
             if store.exists("Endpoints", name, ns):

@@ -54,7 +54,7 @@ class Process:
         handler = probe.get("tcpSocket") or probe.get("httpGet") or probe.get("grpc") or {}
         port = handler.get("port")
         try:
-            port_no = int(port)
+            port_no = int(port)  # type: ignore[arg-type]  # None and junk fall to the except
         except (TypeError, ValueError):
             port_no = -1
         if not self.serving or port_no != self.port:

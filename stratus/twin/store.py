@@ -5,6 +5,7 @@ Objects are plain dicts shaped like Kubernetes manifests. Nothing here knows abo
 
 from __future__ import annotations
 
+import builtins
 import copy
 import json
 import random
@@ -86,7 +87,7 @@ class Store:
         return self._key(kind, name, namespace) in self._objs.get(kind, {})
 
     def list(self, kind: str, namespace: str | None = None,
-             selector: dict[str, str] | None = None) -> list[dict[str, Any]]:
+             selector: dict[str, str] | None = None) -> builtins.list[dict[str, Any]]:
         out = []
         for (ns, _name), obj in self._objs.get(kind, {}).items():
             if namespace is not None and ns is not None and ns != namespace:
@@ -95,7 +96,7 @@ class Store:
                 out.append(obj)
         return out
 
-    def kinds(self) -> list[str]:
+    def kinds(self) -> builtins.list[str]:
         return sorted(self._objs)
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:

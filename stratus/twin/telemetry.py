@@ -147,12 +147,12 @@ class Telemetry:
             base = {**KSM, "namespace": m["namespace"], "endpoint": m["name"]}
             yield "kube_endpoint_info", base, 1.0
             for subset in ep.get("subsets") or []:
-                for ready, key in (("true", "addresses"), ("false", "notReadyAddresses")):
+                for ready_s, key in (("true", "addresses"), ("false", "notReadyAddresses")):
                     for a in subset.get(key) or []:
                         for p in subset.get("ports", []):
                             yield "kube_endpoint_address", {**base, "ip": a["ip"], "port_name": p.get("name", ""),
                                                             "port_protocol": "TCP", "port_number": str(p["port"]),
-                                                            "ready": ready}, 1.0
+                                                            "ready": ready_s}, 1.0
         for n in store.list("Node"):
             base = {**KSM, "node": n["metadata"]["name"]}
             yield "kube_node_spec_unschedulable", base, 1.0 if n["spec"].get("unschedulable") else 0.0

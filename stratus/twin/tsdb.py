@@ -190,7 +190,7 @@ class TSDB:
         self._name_gen: dict[str, int] = {}
         self.generation = 0  # bumped on any series-set change
         self._last_scrape: dict[str, set[Series]] = {}
-        self._last_trim = None
+        self._last_trim: float | None = None
         self.max_time: float | None = None
         self.rejected = 0
         # bumped on every write; the PromQL evaluator caches instant sub-results per version
