@@ -22,9 +22,8 @@ from stratus.state import HealthReport, Hypothesis, IncidentState, Transaction
 from stratus.tools import transaction as txn
 from stratus.tools.analyzers import assess
 from stratus.tools.health import tnr_verdict, unhealthy_components
-from stratus.tools.kubectl import GuardError, inverse, parse, render
+from stratus.tools.kubectl import RISKY_VERBS, GuardError, inverse, parse, render
 
-RISKY_VERBS = {"delete", "exec", "apply", "create", "taint", "cordon", "patch", "set_resources"}
 ALERT_POLL_S = 30.0
 
 

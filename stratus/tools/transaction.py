@@ -24,15 +24,8 @@ def refs_for(actions: list[Action], namespace: str) -> list[Ref]:
     """Objects an action list touches, in order, without duplicates."""
     refs: list[Ref] = []
     for a in actions:
-        if a.verb == "exec":
-            continue  # database state is not a manifest: its undo is the catalogued inverse command
-        if a.verb in ("apply", "create"):
-            m = a.params.get("manifest") or {}
-            ref: Ref = (m.get("kind", a.kind), m.get("metadata", {}).get("name", a.name),
-                        m.get("metadata", {}).get("namespace") or a.namespace or namespace)
-        else:
-            ref = (a.kind, a.name, None if a.kind == "Node" else (a.namespace or namespace))
-        if ref not in refs:
+        ref = kubectl.touches(a, namespace)
+        if ref is not None and ref not in refs:  # None: exec, whose undo is the inverse command
             refs.append(ref)
     return refs
 

@@ -9,8 +9,12 @@ import pytest
 import yaml
 
 from stratus.cluster.actions import Action, Verb
+from stratus.cluster.kinds import KINDS
 from stratus.tools.kubectl import (
     ALLOW_LIST,
+    DELETE_REFUSALS,
+    RISKY_VERBS,
+    VERBS,
     GuardError,
     GuardVerdict,
     clean_manifest,
@@ -20,6 +24,7 @@ from stratus.tools.kubectl import (
     is_read_only,
     parse,
     render,
+    touches,
 )
 
 CORPUS = yaml.safe_load((Path(__file__).parent / "kubectl_corpus.yaml").read_text())
@@ -461,3 +466,45 @@ def test_is_read_only_true(cmd: str) -> None:
 ])
 def test_is_read_only_false(cmd: str) -> None:
     assert not is_read_only(cmd)
+
+
+# ------------------------------------------------------------------------------------------------
+# verb registry
+# ------------------------------------------------------------------------------------------------
+
+def test_every_verb_has_exactly_one_registry_entry() -> None:
+    verbs = get_args(Verb)
+    assert sorted(VERBS) == sorted(verbs) and len(set(verbs)) == len(verbs)
+    commands = [spec.command for spec in VERBS.values()]
+    assert len(set(commands)) == len(commands), "two entries claim the same kubectl command"
+    for verb, spec in VERBS.items():
+        assert spec.verb == verb
+        # parse, render, guard rules (allow-list + policy) and inverse knowledge, all present
+        for part in (spec.parse, spec.render, spec.inverse, spec.undo_note, spec.policy, spec.touches):
+            assert callable(part), (verb, part)
+        assert ALLOW_LIST[verb], f"{verb} has no allowed kinds"
+        assert 1 <= len(spec.command) <= 2
+
+
+def test_every_registry_entry_is_exercised_by_the_corpus() -> None:
+    parsed = {parse(e["cmd"]).verb for e in SAFE}
+    assert parsed == set(VERBS)
+
+
+def test_kubectl_tables_name_known_kinds_and_do_not_contradict() -> None:
+    assert set(ALLOW_LIST) == set(VERBS)
+    assert all(kinds <= set(KINDS) for kinds in ALLOW_LIST.values())
+    assert set(DELETE_REFUSALS) <= set(KINDS)
+    assert not set(DELETE_REFUSALS) & ALLOW_LIST["delete"]
+
+
+def test_touches_names_the_snapshotted_object() -> None:
+    assert touches(parse("kubectl scale deploy/geo --replicas=1"), "hr") == ("Deployment", "geo", "hr")
+    assert touches(parse("kubectl cordon n1"), "hr") == ("Node", "n1", None)
+    created = parse("kubectl create -f -\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: other}")
+    assert touches(created, "hr") == ("ConfigMap", "c", "other")
+    assert touches(parse("kubectl exec deploy/v -n o -- valkey-cli CONFIG SET requirepass x"), "o") is None
+
+
+def test_risky_verbs() -> None:
+    assert RISKY_VERBS == {"delete", "exec", "apply", "create", "taint", "cordon", "patch", "set_resources"}
