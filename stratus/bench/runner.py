@@ -5,10 +5,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from stratus.api import invoke_graph, open_checkpointer
 from stratus.bench.noise import add_noise
@@ -52,21 +55,26 @@ def prepare(sc: Scenario) -> tuple[World, TwinCluster, list[dict[str, Any]], dic
 def run_scenario(scenario: Scenario | str | Path, *, agent: str = "stratus", policy: str = "rules",
                  db: str = ":memory:", context: Context | None = None,
                  on_update: Callable[[str, dict[str, Any]], None] | None = None,
-                 approver: Callable[[Any], Any] | None = None) -> dict[str, Any]:
+                 approver: Callable[[Any], Any] | None = None,
+                 prepared: tuple[World, TwinCluster, list[dict[str, Any]], dict[str, Any], float] | None = None,
+                 thread_id: str | None = None, checkpointer: BaseCheckpointSaver | None = None) -> dict[str, Any]:
     """Run one scenario and grade it. ``approver`` answers approval interrupts (human in the loop);
-    without one, a run that stops for approval is graded as it stands."""
+    without one, a run that stops for approval is graded as it stands. ``prepared`` (what ``prepare``
+    returned) lets a caller show the twin before the run; ``thread_id`` names the incident and
+    ``checkpointer`` keeps it in the caller's open store, to be read back after the run."""
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     if agent not in AGENTS:
         raise ValueError(f"--agent must be one of {', '.join(AGENTS)}, not {agent!r}")
     t0 = time.perf_counter()
-    world, cluster, records, base, injected_at = prepare(sc)
+    world, cluster, records, base, injected_at = prepared or prepare(sc)
     ctx = context or Context(policy=policy, agent=agent, db=db)  # type: ignore[arg-type]
     ctx.agent, ctx.policy, ctx.db = agent, policy, db  # type: ignore[assignment]
     if agent == "oneshot":
         ctx.max_attempts = 1
     alerts = [a for a in world.firing() if a["labels"].get("alertname") != "Watchdog"]
-    thread = f"{sc.id}-{agent}-{int(t0 * 1000)}"
-    with open_checkpointer(db) as saver:  # one store for the whole run, so an approval can resume it
+    thread = thread_id or f"{sc.id}-{agent}-{int(t0 * 1000)}"
+    store = contextlib.nullcontext(checkpointer) if checkpointer is not None else open_checkpointer(db)
+    with store as saver:  # one store for the whole run, so an approval can resume it
         result = invoke_graph(alerts, cluster=cluster, context=ctx, thread_id=thread, checkpointer=saver,
                               on_update=on_update)
         while result.interrupted and approver is not None:
