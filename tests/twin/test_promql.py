@@ -4,14 +4,8 @@ import math
 
 import pytest
 
-from stratus.twin.promql import (
-    PromQLError,
-    eval_instant,
-    evaluate,
-    evaluate_range,
-    format_value,
-    select_series,
-)
+from stratus.twin.prom.query import eval_instant, evaluate, evaluate_range, select_series
+from stratus.twin.prom.value import PromQLError, format_value
 from stratus.twin.tsdb import TSDB
 
 T0 = 1767225600.0
