@@ -260,6 +260,26 @@ def test_functions_misc(podsdb):
         {"__name__": "mem_bytes", "namespace": "hr", "pod": "rate-1", "svc": "rate"}]
 
 
+def test_dropping_the_metric_name_refuses_duplicate_label_sets():
+    """Two series differing only in __name__ must not be folded into one label set (Prometheus' error)."""
+    db = TSDB()
+    for i in range(5):
+        t = scrape(db, i, [("a_total", {"job": "x"}, 10.0 * i), ("b_total", {"job": "x"}, 20.0 * i),
+                           ("dup", {"label": "a", "this": "a"}, 1.0), ("dup", {"label": "b", "this": "a"}, 1.0)])
+    both = '{__name__=~"a_total|b_total"}'
+    for q in (f"sum(rate({both}[1m]))", f"rate({both}[1m])", f"{both} * 2", f"-{both}", f"{both} > bool 0",
+              f"abs({both})", f"sum_over_time({both}[1m])", 'label_join(dup, "label", "", "this")'):
+        with pytest.raises(PromQLError, match="^vector cannot contain metrics with the same labelset$") as e:
+            evaluate(db, q, t)
+        assert e.value.error_type == "execution", q
+        with pytest.raises(PromQLError, match="same labelset"):
+            evaluate_range(db, q, t - 30, t, 15)
+    # operations that keep the name (or one metric at a time) are fine
+    assert len(vec(db, f"{both} > 0", t)) == 2
+    assert len(vec(db, f"last_over_time({both}[1m])", t)) == 2
+    assert one(db, "sum(rate(a_total[1m])) + sum(rate(b_total[1m]))", t) == pytest.approx(2.0)
+
+
 # ---------------------------------------------------------------------------------------------- store
 
 

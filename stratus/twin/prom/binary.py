@@ -2,7 +2,8 @@
 
 The counterpart of the binary-operator part of Prometheus' ``promql/engine.go``. Matching follows
 ``on``/``ignoring``/``group_left``/``group_right`` with Prometheus' error texts. Arithmetic and ``bool``
-comparisons drop the metric name, filtering comparisons and ``and``/``or``/``unless`` keep it.
+comparisons drop the metric name, filtering comparisons and ``and``/``or``/``unless`` keep it; a result
+holding two samples with the same label set fails with Prometheus' error (see :func:`~.value.distinct`).
 Division, modulo and power answer NaN and infinities the way Go's float arithmetic does.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import math
 
 from .engine import Node
-from .value import PromQLError, drop_name, exec_error, label_key, labels_str
+from .value import PromQLError, distinct, drop_name, exec_error, label_key, labels_str
 
 _INF = math.inf
 _NAN = math.nan
@@ -137,10 +138,10 @@ class Binary(Node):
                 return 1.0 if r else 0.0
             return r
         if l_scalar or r_scalar:
-            return self._vs(lv, rv, r_scalar)
+            return distinct(self._vs(lv, rv, r_scalar))
         if self.op in _SET:
             return self._set(lv, rv)
-        return self._vv(lv, rv)
+        return distinct(self._vv(lv, rv))
 
     def _vs(self, lv, rv, r_scalar):
         fn = self.fn

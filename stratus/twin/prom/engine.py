@@ -20,7 +20,7 @@ import math
 import re
 
 from ..tsdb import TSDB, Series
-from .value import Matrix, PromQLError, String, drop_name, label_key
+from .value import Matrix, PromQLError, String, distinct, drop_name, label_key
 
 LOOKBACK_DELTA = 300.0
 DEFAULT_SUBQUERY_STEP = 60.0  # Prometheus' default global evaluation_interval
@@ -312,4 +312,4 @@ class Neg(Node):
         v = self.expr.ev(ctx, t)
         if isinstance(v, float):
             return -v
-        return [(drop_name(lab), -x) for lab, x in v]
+        return distinct([(drop_name(lab), -x) for lab, x in v])

@@ -7,7 +7,7 @@ registered by :mod:`.over_time`; :mod:`.parser` imports both before it builds a 
 
 The metric name is dropped by every function except ``sort*``, ``label_replace``, ``label_join``,
 ``last_over_time`` and ``first_over_time``. A call whose result holds two samples with the same label set
-is returned as is.
+fails with Prometheus' error (see :func:`~.value.distinct`).
 """
 
 # ruff: noqa: PLR0124, PLR1730  (x != x is the NaN test; explicit ifs instead of min/max in hot loops)
@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from .engine import Cached, MatrixSel, Node, VectorSel, compile_regex, unwrap
 from .stats import bucket_quantile, parse_le
-from .value import PromQLError, drop_name, exec_error, label_key
+from .value import PromQLError, distinct, drop_name, exec_error, label_key
 
 _INF = math.inf
 _NAN = math.nan
@@ -56,7 +56,8 @@ class Call(Cached, Node):
         self.ckey = ckey or f"{name}#{id(self)}"
 
     def _ev(self, ctx, t):
-        return self.impl(self.args, ctx, t)
+        r = self.impl(self.args, ctx, t)
+        return distinct(r) if type(r) is list else r
 
 
 # ---------------------------------------------------------------------------------------------- math

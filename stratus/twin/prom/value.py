@@ -17,6 +17,9 @@ from ..tsdb import Labels
 
 _INF = math.inf
 
+SAME_LABELSET = "vector cannot contain metrics with the same labelset"
+
+
 class PromQLError(Exception):
     """Query error. ``error_type`` is the Prometheus API errorType (``bad_data`` | ``execution``)."""
 
@@ -77,6 +80,23 @@ def label_key(lab: dict) -> tuple:
 def labels_str(lab: dict) -> str:
     """Label set as Prometheus prints it in error messages."""
     return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(lab.items())) + "}"
+
+
+def distinct(vec: list) -> list:
+    """Return ``vec`` unchanged, or raise Prometheus' error if two of its samples share a label set.
+
+    Dropping ``__name__`` (functions, arithmetic, ``bool`` comparisons, negation) or rewriting labels can
+    fold two input series into one label set; Prometheus refuses such a vector instead of returning
+    duplicates that a later aggregation would silently count twice.
+    """
+    if len(vec) > 1:
+        seen: set[tuple] = set()
+        for lab, _v in vec:
+            k = label_key(lab)
+            if k in seen:
+                raise exec_error(SAME_LABELSET)
+            seen.add(k)
+    return vec
 
 
 def format_value(v: float) -> str:
