@@ -280,6 +280,21 @@ def test_dropping_the_metric_name_refuses_duplicate_label_sets():
     assert one(db, "sum(rate(a_total[1m])) + sum(rate(b_total[1m]))", t) == pytest.approx(2.0)
 
 
+def test_stddev_and_stdvar_of_a_constant_series_are_exactly_zero():
+    db = TSDB()
+    for i in range(3):
+        t = scrape(db, i, [("g", {"pod": p}, 0.1) for p in ("a", "b", "c")] + [("h", {}, 3.3)])
+    for q in ("stdvar(g)", "stddev(g)", "stdvar_over_time(h[1m])", "stddev_over_time(h[1m])"):
+        assert one(db, q, t) == 0.0, q
+    assert set(vec(db, "stddev_over_time(g[1m])", t).values()) == {0.0}
+    # and still the population variance of a spread: 2 4 4 4 5 5 7 9 -> mean 5, variance 4
+    db2 = TSDB()
+    for i, x in enumerate((2, 4, 4, 4, 5, 5, 7, 9)):
+        db2.add_many([("s", {"i": str(i)}, float(x))], T0)
+    assert one(db2, "stdvar(s)", T0) == 4.0
+    assert one(db2, "stddev(s)", T0) == 2.0
+
+
 # ---------------------------------------------------------------------------------------------- store
 
 

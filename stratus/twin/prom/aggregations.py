@@ -5,7 +5,7 @@ registered with ``@aggregation("name")``; an entry takes ``(vec, param, keyf, ou
 the evaluated parameter (``topk``'s k, ``quantile``'s q, ...), the function mapping a label set to its
 group key, and the function turning a group key back into output labels. The node owns the grouping
 (``by``/``without``, metric name always dropped) and memoises group keys on store-owned label sets.
-``stddev``/``stdvar`` use the variance of :mod:`.stats`.
+``stddev``/``stdvar`` use the compensated Welford variance of :mod:`.stats`.
 """
 
 # ruff: noqa: PLR0124  (x != x is the NaN test)

@@ -3,7 +3,8 @@
 Registered into :data:`.functions.FUNCTIONS` with ``@function``. ``rate``/``increase``/``delta`` use
 Prometheus' ``extrapolatedRate`` (threshold 1.1 x average spacing, counter zero-point clamp, counter-reset
 correction); over a plain matrix selector they read the store's arrays directly instead of building a
-:class:`~.value.Matrix`. ``stddev_over_time``/``stdvar_over_time`` use the variance of :mod:`.stats`.
+:class:`~.value.Matrix`. ``stddev_over_time``/``stdvar_over_time`` use the compensated Welford variance of
+:mod:`.stats`.
 """
 
 # ruff: noqa: PLR0124  (x != x is the NaN test)

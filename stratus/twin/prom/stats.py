@@ -2,14 +2,16 @@
 
 The counterpart of Prometheus' ``promql/quantile.go`` (``quantile``, ``bucketQuantile``) and
 ``util/kahansum``: :func:`quantile` for ``quantile``/``quantile_over_time``/``mad_over_time``,
-:func:`bucket_quantile` for ``histogram_quantile`` over classic buckets, and :func:`variance` for
-``stddev``/``stdvar`` and their ``_over_time`` forms.
+:func:`bucket_quantile` for ``histogram_quantile`` over classic buckets, and :func:`variance` (Welford's
+online algorithm with Kahan-Neumaier compensated sums) for ``stddev``/``stdvar`` and their ``_over_time``
+forms, which makes the variance of a constant series exactly 0.
 """
 
 # ruff: noqa: PLR0124  (x != x is the NaN test)
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 _INF = math.inf
 _NAN = math.nan
@@ -95,7 +97,26 @@ def parse_le(s: str) -> float | None:
         return None
 
 
-def variance(values: list[float]) -> float:
-    """Population variance (two-pass over exact sums)."""
-    mean = math.fsum(values) / len(values)
-    return math.fsum((x - mean) ** 2 for x in values) / len(values)
+def kahan_inc(inc: float, total: float, c: float) -> tuple[float, float]:
+    """Add ``inc`` to a compensated sum ``(total, c)`` (Kahan with Neumaier's improvement)."""
+    t = total + inc
+    if t == _INF or t == -_INF:
+        c = 0.0
+    elif abs(total) >= abs(inc):
+        c += (total - t) + inc
+    else:
+        c += (inc - t) + total
+    return t, c
+
+
+def variance(values: Iterable[float]) -> float:
+    """Population variance by Welford's online algorithm over compensated sums (exactly 0 if constant)."""
+    count = 0.0
+    mean = c_mean = 0.0
+    aux = c_aux = 0.0
+    for x in values:
+        count += 1
+        delta = x - (mean + c_mean)
+        mean, c_mean = kahan_inc(delta / count, mean, c_mean)
+        aux, c_aux = kahan_inc(delta * (x - (mean + c_mean)), aux, c_aux)
+    return (aux + c_aux) / count
