@@ -58,6 +58,8 @@ def parse_duration(s: str | float | None) -> float:
 
 @dataclass
 class AlertRule:
+    """One alerting rule of a rule file (durations in seconds)."""
+
     name: str
     expr: str
     for_s: float = 0.0
@@ -123,6 +125,8 @@ def builtin_rules(kind: str = "benchmark") -> list[AlertRule]:
 
 @dataclass
 class Alert:
+    """One alert of a rule: a label set the rule's expression returned, with its state."""
+
     rule: AlertRule
     labels: dict[str, str]  # alertname + expression output labels + rule labels (no external labels)
     annotations: dict[str, str]
@@ -136,6 +140,7 @@ class Alert:
 
     @property
     def fingerprint(self) -> str:
+        """The alert's label-set fingerprint (without external labels)."""
         return fingerprint(self.labels)
 
 
@@ -253,6 +258,7 @@ class RuleEvaluator:
     # ------------------------------------------------------------------ views
 
     def alerts(self, states: tuple[str, ...] = ("pending", "firing")) -> list[Alert]:
+        """Alerts in ``states``, rule by rule, in label order."""
         out = []
         for active in self._active:
             for key in sorted(active):
@@ -262,9 +268,11 @@ class RuleEvaluator:
         return out
 
     def firing(self) -> list[Alert]:
+        """The firing alerts."""
         return self.alerts(("firing",))
 
     def generator_url(self, rule: AlertRule) -> str:
+        """Link to the rule's expression in the Prometheus UI, as alerts carry it."""
         return f"{self.external_url}/graph?g0.expr={quote_plus(rule.query, safe='')}&g0.tab=1"
 
     def _prom_alert(self, a: Alert) -> dict:
