@@ -12,8 +12,8 @@ from stratus import AlertValidationError as PublicAlertValidationError
 from stratus import invoke_graph as public_invoke_graph
 from stratus.api import AlertValidationError, incident_id_for, invoke_graph, parse_alerts
 from stratus.context import Context
-from stratus.twin.alerting import webhook_payload
 from stratus.twin.faults import inject
+from stratus.twin.prom.alertmanager import webhook_payload
 
 NS = "test-hotel-reservation"
 GOOD = {"labels": {"alertname": "HighRequestErrorRate", "namespace": NS, "service_name": "frontend"},

@@ -13,7 +13,7 @@ from typing import Any
 from stratus.cluster.actions import Action, ActionResult
 from stratus.cluster.base import ClusterError, NotFound, Ref, omitted_marker
 from stratus.cluster.mutate import clean_manifest, mutate, previous_revision_template
-from stratus.twin import promql
+from stratus.twin.prom.query import evaluate, evaluate_range
 from stratus.twin.store import rfc3339
 from stratus.twin.world import World
 
@@ -74,10 +74,10 @@ class TwinCluster:
         return lines
 
     def query(self, promql_expr: str, at: float | None = None) -> dict[str, Any]:
-        return promql.evaluate(self.world.tsdb, promql_expr, self.world.clock.now if at is None else at)
+        return evaluate(self.world.tsdb, promql_expr, self.world.clock.now if at is None else at)
 
     def query_range(self, promql_expr: str, start: float, end: float, step: float) -> dict[str, Any]:
-        return promql.evaluate_range(self.world.tsdb, promql_expr, start, end, step)
+        return evaluate_range(self.world.tsdb, promql_expr, start, end, step)
 
     def traces(self, service: str | None = None, since: float | None = None,
                limit: int = 50) -> builtins.list[dict[str, Any]]:

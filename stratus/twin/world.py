@@ -11,11 +11,11 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from stratus.twin.alerting import RuleEvaluator, load_rules
 from stratus.twin.apps import App, load_app
 from stratus.twin.controllers import Controllers
 from stratus.twin.kubelet import Kubelet
 from stratus.twin.network import Network
+from stratus.twin.prom.rules import RuleEvaluator, load_rules
 from stratus.twin.store import Clock, Store
 from stratus.twin.telemetry import Telemetry
 from stratus.twin.traffic import Traffic

@@ -5,17 +5,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from stratus.twin.alerting import (
-    RuleEvaluator,
-    builtin_rules,
-    expand_template,
-    fingerprint,
-    load_rules,
-    parse_duration,
-    rfc3339,
-    webhook_payload,
-)
-from stratus.twin.promql import eval_instant
+from stratus.twin.prom.alertmanager import fingerprint, rfc3339, webhook_payload
+from stratus.twin.prom.query import eval_instant
+from stratus.twin.prom.rules import RuleEvaluator, builtin_rules, load_rules, parse_duration
+from stratus.twin.prom.template import expand_template
 from stratus.twin.tsdb import TSDB
 
 T0 = 1767225600.0  # 2026-01-01T00:00:00Z

@@ -4,14 +4,8 @@ import math
 
 import pytest
 
-from stratus.twin.promql import (
-    PromQLError,
-    eval_instant,
-    evaluate,
-    evaluate_range,
-    format_value,
-    select_series,
-)
+from stratus.twin.prom.query import eval_instant, evaluate, evaluate_range, select_series
+from stratus.twin.prom.value import PromQLError, format_value
 from stratus.twin.tsdb import TSDB
 
 T0 = 1767225600.0
@@ -264,6 +258,41 @@ def test_functions_misc(podsdb):
     assert eval_instant(db, "-limit_bytes", T0)[0][0].get("__name__") is None
     assert select_series(db, 'mem_bytes{svc="rate"}') == [
         {"__name__": "mem_bytes", "namespace": "hr", "pod": "rate-1", "svc": "rate"}]
+
+
+def test_dropping_the_metric_name_refuses_duplicate_label_sets():
+    """Two series differing only in __name__ must not be folded into one label set (Prometheus' error)."""
+    db = TSDB()
+    for i in range(5):
+        t = scrape(db, i, [("a_total", {"job": "x"}, 10.0 * i), ("b_total", {"job": "x"}, 20.0 * i),
+                           ("dup", {"label": "a", "this": "a"}, 1.0), ("dup", {"label": "b", "this": "a"}, 1.0)])
+    both = '{__name__=~"a_total|b_total"}'
+    for q in (f"sum(rate({both}[1m]))", f"rate({both}[1m])", f"{both} * 2", f"-{both}", f"{both} > bool 0",
+              f"abs({both})", f"sum_over_time({both}[1m])", 'label_join(dup, "label", "", "this")'):
+        with pytest.raises(PromQLError, match="^vector cannot contain metrics with the same labelset$") as e:
+            evaluate(db, q, t)
+        assert e.value.error_type == "execution", q
+        with pytest.raises(PromQLError, match="same labelset"):
+            evaluate_range(db, q, t - 30, t, 15)
+    # operations that keep the name (or one metric at a time) are fine
+    assert len(vec(db, f"{both} > 0", t)) == 2
+    assert len(vec(db, f"last_over_time({both}[1m])", t)) == 2
+    assert one(db, "sum(rate(a_total[1m])) + sum(rate(b_total[1m]))", t) == pytest.approx(2.0)
+
+
+def test_stddev_and_stdvar_of_a_constant_series_are_exactly_zero():
+    db = TSDB()
+    for i in range(3):
+        t = scrape(db, i, [("g", {"pod": p}, 0.1) for p in ("a", "b", "c")] + [("h", {}, 3.3)])
+    for q in ("stdvar(g)", "stddev(g)", "stdvar_over_time(h[1m])", "stddev_over_time(h[1m])"):
+        assert one(db, q, t) == 0.0, q
+    assert set(vec(db, "stddev_over_time(g[1m])", t).values()) == {0.0}
+    # and still the population variance of a spread: 2 4 4 4 5 5 7 9 -> mean 5, variance 4
+    db2 = TSDB()
+    for i, x in enumerate((2, 4, 4, 4, 5, 5, 7, 9)):
+        db2.add_many([("s", {"i": str(i)}, float(x))], T0)
+    assert one(db2, "stdvar(s)", T0) == 4.0
+    assert one(db2, "stddev(s)", T0) == 2.0
 
 
 # ---------------------------------------------------------------------------------------------- store

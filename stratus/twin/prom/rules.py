@@ -1,5 +1,7 @@
 """Alerting rules as data, evaluated over the twin's TSDB with Prometheus' alert state machine.
 
+The counterpart of Prometheus' ``rules/`` package.
+
 * :func:`load_rules` reads Prometheus rule-file YAML (``groups: [{name, interval, rules: [...]}]``);
   recording rules are ignored. :func:`builtin_rules` loads the rule files shipped in ``twin/data``.
 * :class:`RuleEvaluator` evaluates every rule at a simulated time and tracks alerts per label set exactly
@@ -9,55 +11,31 @@
   ``keep_firing_for`` holds it; resolved alerts are kept 15 minutes (Alertmanager view), then dropped.
   ``ALERTS{alertname, alertstate, ...} 1`` and ``ALERTS_FOR_STATE{...} <activeAt>`` are written to the db.
 * Output shapes: :meth:`RuleEvaluator.prometheus_alerts` (``/api/v1/alerts``),
-  :meth:`RuleEvaluator.prometheus_rules` (``/api/v1/rules``), :meth:`RuleEvaluator.alertmanager_alerts`
-  (Alertmanager ``GET /api/v2/alerts``) and :func:`webhook_payload` (Alertmanager webhook, version "4").
-* Annotation/label templates support the Prometheus subset used by real rule files: ``{{ $labels.x }}``,
-  ``{{ $value }}``, ``{{ $externalLabels.x }}``, ``{{ $externalURL }}``, ``.Labels``/``.Value``, pipelines
-  and the functions ``humanize``, ``humanize1024``, ``humanizePercentage``, ``humanizeDuration``,
-  ``printf``, ``toUpper``, ``toLower``, ``title``, ``index``. Missing labels expand to ``""``.
-
-Fingerprints are Prometheus/Alertmanager's ``model.LabelSet.Fingerprint()``: 64-bit FNV-1a over the label
-names sorted ascending, hashing for each label ``name`` bytes, the separator byte ``0xff``, ``value`` bytes,
-``0xff``; printed as 16 lowercase hex digits.
+  :meth:`RuleEvaluator.prometheus_rules` (``/api/v1/rules``) and :meth:`RuleEvaluator.alertmanager_alerts`
+  (Alertmanager ``GET /api/v2/alerts``, the input of :func:`.alertmanager.webhook_payload`).
 """
 
 from __future__ import annotations
 
-import math
 import re
 import time as _time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
 import yaml
 
-from .promql import PromQLError, compile_expr, eval_instant
-from .tsdb import TSDB
+from ..tsdb import TSDB
+from .alertmanager import ZERO_TIME, fingerprint, rfc3339
+from .parser import compile_expr
+from .query import eval_instant
+from .template import expand_template, format_alert_value
+from .value import PromQLError
 
-__all__ = [
-    "Alert",
-    "AlertRule",
-    "RuleEvaluator",
-    "builtin_rules",
-    "expand_template",
-    "fingerprint",
-    "format_alert_value",
-    "load_rules",
-    "parse_duration",
-    "rfc3339",
-    "webhook_payload",
-]
-
-DATA_DIR = Path(__file__).parent / "data"
+DATA_DIR = Path(__file__).parent.parent / "data"
 RESOLVED_RETENTION_S = 15 * 60.0  # rules/alerting.go resolvedRetention
 RESEND_DELAY_S = 60.0  # Prometheus --rules.alert.resend-delay default
-ZERO_TIME = "0001-01-01T00:00:00Z"
-
-# ---------------------------------------------------------------------------------------------- helpers
 
 _DUR_RE = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
 _DUR_UNITS = (365 * 86400.0, 7 * 86400.0, 86400.0, 3600.0, 60.0, 1.0, 0.001)
@@ -78,325 +56,10 @@ def parse_duration(s: str | float | None) -> float:
     return sum(float(g) * u for g, u in zip(m.groups(), _DUR_UNITS, strict=True) if g)
 
 
-def rfc3339(t: float, millis: bool = False) -> str:
-    """UTC RFC 3339 from epoch seconds.
-
-    ``millis=False``: Go ``time.Time`` JSON (RFC3339Nano, trailing zeros trimmed: ``2026-01-01T00:00:05Z``),
-    as in Prometheus' API and Alertmanager's webhook. ``millis=True``: go-openapi ``strfmt.DateTime``
-    (``2026-01-01T00:00:05.000Z``), as in Alertmanager's API v2.
-    """
-    us = round(t * 1_000_000)
-    sec, frac_us = divmod(us, 1_000_000)
-    base = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    if millis:
-        return f"{base}.{frac_us // 1000:03d}Z"
-    if frac_us:
-        return f"{base}.{frac_us:06d}".rstrip("0") + "Z"
-    return base + "Z"
-
-
-def fingerprint(labels: dict[str, str]) -> str:
-    """Alertmanager/Prometheus label-set fingerprint (FNV-1a 64, see module docstring)."""
-    h = 0xCBF29CE484222325
-    prime = 0x100000001B3
-    mask = 0xFFFFFFFFFFFFFFFF
-    for name in sorted(labels):
-        for b in name.encode() + b"\xff" + str(labels[name]).encode() + b"\xff":
-            h = ((h ^ b) * prime) & mask
-    return f"{h:016x}"
-
-
-def _go_e(v: float) -> str:
-    """Go ``strconv.FormatFloat(v, 'e', -1, 64)`` (shortest round-trip mantissa)."""
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "+Inf" if v > 0 else "-Inf"
-    for p in range(17):
-        s = f"{v:.{p}e}"
-        if float(s) == v:
-            return s
-    return f"{v:.17e}"
-
-
-format_alert_value = _go_e
-
-
-def _go_v(v: Any) -> str:
-    """Go ``fmt`` ``%v`` of a value (floats: shortest digits, %e form if exp < -4 or >= 6, as Go's %g)."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if not isinstance(v, float):
-        return str(v)
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "+Inf" if v > 0 else "-Inf"
-    if v == 0:
-        return "-0" if math.copysign(1.0, v) < 0 else "0"
-    r = repr(v)
-    mant, _, exp = r.partition("e")
-    digits = mant.replace("-", "").replace(".", "").lstrip("0").rstrip("0") or "0"
-    x = int(exp) if exp else 0
-    # decimal exponent of the leading digit
-    if exp:
-        lead = x
-    else:
-        ip, _, fp = mant.lstrip("-").partition(".")
-        ip = ip.lstrip("0")
-        lead = len(ip) - 1 if ip else -(len(fp) - len(fp.lstrip("0")) + 1)
-    if lead < -4 or lead >= 6:
-        m = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        return ("-" if v < 0 else "") + f"{m}e{'-' if lead < 0 else '+'}{abs(lead):02d}"
-    s = format(Decimal(r), "f")
-    if "." in s:
-        s = s.rstrip("0").rstrip(".")
-    return s
-
-
-def _go_g4(v: float, suffix: str = "") -> str:
-    if math.isnan(v):
-        return "NaN" + suffix
-    if math.isinf(v):
-        return ("+Inf" if v > 0 else "-Inf") + suffix
-    return f"{v:.4g}" + suffix
-
-
-def _humanize(v: float) -> str:
-    v = float(v)
-    if v == 0 or math.isnan(v) or math.isinf(v):
-        return _go_g4(v)
-    if abs(v) >= 1:
-        prefix = ""
-        for p in ("k", "M", "G", "T", "P", "E", "Z", "Y"):
-            if abs(v) < 1000:
-                break
-            prefix = p
-            v /= 1000
-        return _go_g4(v, prefix)
-    prefix = ""
-    for p in ("m", "u", "n", "p", "f", "a", "z", "y"):
-        if abs(v) >= 1:
-            break
-        prefix = p
-        v *= 1000
-    return _go_g4(v, prefix)
-
-
-def _humanize1024(v: float) -> str:
-    v = float(v)
-    if abs(v) <= 1 or math.isnan(v) or math.isinf(v):
-        return _go_g4(v)
-    prefix = ""
-    for p in ("ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"):
-        if abs(v) < 1024:
-            break
-        prefix = p
-        v /= 1024
-    return _go_g4(v, prefix)
-
-
-def _humanize_duration(v: float) -> str:
-    v = float(v)
-    if math.isnan(v) or math.isinf(v):
-        return _go_g4(v)
-    if v == 0:
-        return _go_g4(v, "s")
-    if abs(v) >= 1:
-        sign = ""
-        if v < 0:
-            sign, v = "-", -v
-        d = int(v)
-        seconds, minutes, hours, days = d % 60, (d // 60) % 60, (d // 3600) % 24, d // 86400
-        if days:
-            return f"{sign}{days}d {hours}h {minutes}m {seconds}s"
-        if hours:
-            return f"{sign}{hours}h {minutes}m {seconds}s"
-        if minutes:
-            return f"{sign}{minutes}m {seconds}s"
-        return f"{sign}{v:.4g}s"
-    prefix = ""
-    for p in ("m", "u", "n", "p", "f", "a", "z", "y"):
-        if abs(v) >= 1:
-            break
-        prefix = p
-        v *= 1000
-    return f"{v:.4g}{prefix}s"
-
-
-_PRINTF_RE = re.compile(r"%([-+ #0]*)(\d*)(?:\.(\d+))?([a-zA-Z%])")
-
-
-def _printf(fmt: str, *args: Any) -> str:
-    it = iter(args)
-
-    def rep(m: re.Match) -> str:
-        flags, width, prec, verb = m.groups()
-        if verb == "%":
-            return "%"
-        try:
-            a = next(it)
-        except StopIteration:
-            return f"%!{verb}(MISSING)"
-        spec = flags + width + (f".{prec}" if prec is not None else "")
-        if verb in "fFeEgG":
-            return format(float(a), spec + verb)
-        if verb == "d":
-            return format(int(float(a)), spec + "d")
-        if verb == "q":
-            return '"' + str(a).replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if verb == "v":
-            return format(_go_v(a), spec)
-        return format(str(a), spec)
-
-    return _PRINTF_RE.sub(rep, fmt)
-
-
-def _to_float(x: Any) -> float:
-    return float(x)
-
-
-_FUNCS = {
-    "humanize": lambda x: _humanize(_to_float(x)),
-    "humanize1024": lambda x: _humanize1024(_to_float(x)),
-    "humanizePercentage": lambda x: _go_g4(_to_float(x) * 100, "%"),
-    "humanizeDuration": lambda x: _humanize_duration(_to_float(x)),
-    "printf": _printf,
-    "toUpper": lambda s: str(s).upper(),
-    "toLower": lambda s: str(s).lower(),
-    "title": lambda s: str(s).title(),
-    "index": lambda m, k: (m or {}).get(k, ""),
-}
-
-_ACTION_RE = re.compile(r"\{\{(-?)\s*(.*?)\s*(-?)\}\}", re.DOTALL)
-_TOKEN_RE = re.compile(r'"(?:[^"\\]|\\.)*"|`[^`]*`|\||[^\s|]+')
-
-
-class _TemplateError(Exception):
-    pass
-
-
-def _eval_term(tok: str, data: dict) -> Any:
-    if tok.startswith('"'):
-        return bytes(tok[1:-1], "utf-8").decode("unicode_escape")
-    if tok.startswith("`"):
-        return tok[1:-1]
-    if tok.startswith(("$", ".")):
-        parts = tok.split(".")
-        if tok.startswith("$"):
-            root = parts[0][1:]
-            rest = parts[1:]
-            if root == "":
-                root, rest = "", parts[1:]
-            env = {
-                "labels": data["labels"],
-                "externalLabels": data["externalLabels"],
-                "externalURL": data["externalURL"],
-                "value": data["value"],
-                "": data["dot"],
-            }
-            if root not in env:
-                raise _TemplateError(f'undefined variable "${root}"')
-            cur: Any = env[root]
-        else:
-            cur = data["dot"]
-            rest = parts[1:]
-        for p in rest:
-            if p == "":
-                continue
-            if isinstance(cur, dict):
-                cur = cur.get(p, "")
-            else:
-                raise _TemplateError(f"can't evaluate field {p}")
-        return cur
-    try:
-        return float(tok) if any(c in tok for c in ".eE") else int(tok)
-    except ValueError:
-        pass
-    if tok in ("true", "false"):
-        return tok == "true"
-    raise _TemplateError(f'function "{tok}" not defined')
-
-
-def _eval_pipeline(expr: str, data: dict) -> Any:
-    tokens = _TOKEN_RE.findall(expr)
-    cmds: list[list[str]] = [[]]
-    for t in tokens:
-        if t == "|":
-            cmds.append([])
-        else:
-            cmds[-1].append(t)
-    val: Any = None
-    first = True
-    for cmd in cmds:
-        if not cmd:
-            raise _TemplateError("missing command")
-        head, args = cmd[0], cmd[1:]
-        if head in _FUNCS:
-            argv = [_eval_term(a, data) for a in args]
-            if not first:
-                argv.append(val)
-            try:
-                val = _FUNCS[head](*argv)
-            except (TypeError, ValueError) as e:
-                raise _TemplateError(f"error calling {head}: {e}") from None
-        else:
-            if args or not first:
-                raise _TemplateError(f'function "{head}" not defined')
-            val = _eval_term(head, data)
-        first = False
-    return val
-
-
-def expand_template(
-    text: str,
-    labels: dict[str, str],
-    value: float,
-    external_labels: dict[str, str] | None = None,
-    external_url: str = "",
-    name: str = "",
-) -> str:
-    """Expand a Prometheus alert template (subset, see module docstring)."""
-    if "{{" not in text:
-        return text
-    data = {
-        "labels": dict(labels),
-        "externalLabels": dict(external_labels or {}),
-        "externalURL": external_url,
-        "value": float(value),
-    }
-    data["dot"] = {"Labels": data["labels"], "ExternalLabels": data["externalLabels"],
-                   "ExternalURL": external_url, "Value": data["value"]}
-    out: list[str] = []
-    pos = 0
-    try:
-        for m in _ACTION_RE.finditer(text):
-            lit = text[pos : m.start()]
-            if m.group(1):
-                lit = lit.rstrip()
-            out.append(lit)
-            body = m.group(2)
-            if body.startswith("/*"):
-                pass
-            else:
-                v = _eval_pipeline(body, data)
-                out.append(_go_v(v) if not isinstance(v, dict) else "map[" + " ".join(
-                    f"{k}:{x}" for k, x in sorted(v.items())) + "]")
-            pos = m.end()
-            if m.group(3):
-                rest = text[pos:]
-                pos += len(rest) - len(rest.lstrip())
-        out.append(text[pos:])
-    except _TemplateError as e:
-        return f"<error expanding template: template: __alert_{name}: {e}>"
-    return "".join(out)
-
-
-# ---------------------------------------------------------------------------------------------- rules
-
-
 @dataclass
 class AlertRule:
+    """One alerting rule of a rule file (durations in seconds)."""
+
     name: str
     expr: str
     for_s: float = 0.0
@@ -460,11 +123,10 @@ def builtin_rules(kind: str = "benchmark") -> list[AlertRule]:
     return load_rules(DATA_DIR / f"rules-{kind}.yaml")
 
 
-# ---------------------------------------------------------------------------------------------- alerts
-
-
 @dataclass
 class Alert:
+    """One alert of a rule: a label set the rule's expression returned, with its state."""
+
     rule: AlertRule
     labels: dict[str, str]  # alertname + expression output labels + rule labels (no external labels)
     annotations: dict[str, str]
@@ -478,6 +140,7 @@ class Alert:
 
     @property
     def fingerprint(self) -> str:
+        """The alert's label-set fingerprint (without external labels)."""
         return fingerprint(self.labels)
 
 
@@ -595,6 +258,7 @@ class RuleEvaluator:
     # ------------------------------------------------------------------ views
 
     def alerts(self, states: tuple[str, ...] = ("pending", "firing")) -> list[Alert]:
+        """Alerts in ``states``, rule by rule, in label order."""
         out = []
         for active in self._active:
             for key in sorted(active):
@@ -604,9 +268,11 @@ class RuleEvaluator:
         return out
 
     def firing(self) -> list[Alert]:
+        """The firing alerts."""
         return self.alerts(("firing",))
 
     def generator_url(self, rule: AlertRule) -> str:
+        """Link to the rule's expression in the Prometheus UI, as alerts carry it."""
         return f"{self.external_url}/graph?g0.expr={quote_plus(rule.query, safe='')}&g0.tab=1"
 
     def _prom_alert(self, a: Alert) -> dict:
@@ -618,7 +284,7 @@ class RuleEvaluator:
         }
         if a.keep_firing_since is not None:
             d["keepFiringSince"] = rfc3339(a.keep_firing_since)
-        d["value"] = _go_e(a.value)
+        d["value"] = format_alert_value(a.value)
         return d
 
     def prometheus_alerts(self) -> list[dict]:
@@ -710,88 +376,3 @@ class RuleEvaluator:
                 )
         out.sort(key=lambda d: d["fingerprint"])
         return out
-
-
-# ---------------------------------------------------------------------------------------------- webhook
-
-
-def _parse_ts(s: str) -> float:
-    if s.startswith("0001-01-01"):
-        return -math.inf
-    return datetime.fromisoformat(s).timestamp()
-
-
-def _go_quote_meta(s: str) -> str:
-    return "".join("\\" + c if c in "\\.+*?()|[]{}^$" else c for c in s)
-
-
-def _labelset_str(lab: dict[str, str]) -> str:
-    def q(v: str) -> str:
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-    return "{" + ", ".join(f"{k}={q(v)}" for k, v in sorted(lab.items())) + "}"
-
-
-def webhook_payload(
-    alerts: list[dict],
-    receiver: str = "stratus",
-    external_url: str = "http://alertmanager.twin:9093",
-    group_by: tuple[str, ...] = ("namespace",),
-    route_key: str = "{}",
-    notification_reason: str | None = None,
-) -> dict:
-    """Alertmanager webhook (version "4") payload for one aggregation group.
-
-    ``alerts`` are items of :meth:`RuleEvaluator.alertmanager_alerts` (``active_only=False`` to include
-    resolved ones). An alert is resolved when its ``endsAt`` is not after its ``updatedAt``. Firing alerts
-    carry ``endsAt: "0001-01-01T00:00:00Z"``.
-    """
-    items = []
-    for a in alerts:
-        starts = _parse_ts(a["startsAt"])
-        ends = _parse_ts(a["endsAt"])
-        updated = _parse_ts(a.get("updatedAt", a["endsAt"]))
-        resolved = ends <= updated
-        items.append(
-            {
-                "status": "resolved" if resolved else "firing",
-                "labels": dict(sorted(a["labels"].items())),
-                "annotations": dict(a.get("annotations") or {}),
-                "startsAt": rfc3339(starts),
-                "endsAt": rfc3339(ends) if resolved else ZERO_TIME,
-                "generatorURL": a.get("generatorURL", ""),
-                "fingerprint": a.get("fingerprint") or fingerprint(a["labels"]),
-            }
-        )
-    items.sort(key=lambda x: (x["startsAt"], x["fingerprint"]))
-    group_labels: dict[str, str] = {}
-    if items:
-        first = items[0]["labels"]
-        for g in group_by:
-            if g in first and all(it["labels"].get(g) == first[g] for it in items):
-                group_labels[g] = first[g]
-
-    def common(key: str) -> dict[str, str]:
-        if not items:
-            return {}
-        c = dict(items[0][key])
-        for it in items[1:]:
-            c = {k: v for k, v in c.items() if it[key].get(k) == v}
-        return dict(sorted(c.items()))
-
-    status = "firing" if any(it["status"] == "firing" for it in items) else "resolved"
-    if notification_reason is None:
-        notification_reason = "first notification" if status == "firing" else "all alerts resolved"
-    return {
-        "receiver": _go_quote_meta(receiver),
-        "status": status,
-        "alerts": items,
-        "groupLabels": group_labels,
-        "commonLabels": common("labels"),
-        "commonAnnotations": common("annotations"),
-        "externalURL": external_url,
-        "version": "4",
-        "groupKey": f"{route_key}:{_labelset_str(group_labels)}",
-        "truncatedAlerts": 0,
-        "notification_reason": notification_reason,
-    }
