@@ -10,7 +10,9 @@ import operator
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
+
+from stratus.cluster.actions import Action
 
 Phase = Literal[
     "detect", "diagnose", "plan", "approve", "begin", "snapshot", "execute", "validate", "undo",
@@ -79,6 +81,22 @@ class Finding(BaseModel):
     evidence: list[str] = Field(default_factory=list)  # refs: "events:...", "logs:pod/geo-x", ...
 
 
+class Facts(BaseModel):
+    """The facts in a ``Finding.data`` that runbooks build plans from; an analyzer sets the ones it knows.
+
+    Other facts (counts, ports, diffs) stay as extra fields, so ``Finding.data`` remains a plain dict.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    var: str | None = None  # env var holding a wrong address
+    expected: str | list[str] | None = None  # the value peers and Services say it should have
+    policy: str | None = None  # NetworkPolicy denying or restricting ingress
+    kind: str | None = None  # chaos object kind
+    name: str | None = None  # chaos object name
+    db: str | None = None  # database named in a log line
+
+
 class Hypothesis(BaseModel):
     """A ranked explanation of the incident: which component, which class of fault, why."""
 
@@ -94,6 +112,40 @@ class Hypothesis(BaseModel):
     @property
     def key(self) -> str:
         return f"{self.fault_class}:{self.component}"
+
+    @property
+    def facts(self) -> list[Facts]:
+        """The analyzers' facts behind this hypothesis (``data["facts"]``), typed."""
+        return [Facts.model_validate(f) for f in self.data.get("facts", [])]
+
+
+class Plan(BaseModel):
+    """One candidate mitigation for a hypothesis: the actions TNR runs as one transaction.
+
+    Its identity is ``key``, computed from the hypothesis (fault class and component), which candidate
+    it is (the runbook's ``index``, or none for a plan the LLM wrote) and its ``commands`` in kubectl
+    form. The state's ``tried`` list and the transaction log hold that key.
+    """
+
+    hypothesis: Hypothesis
+    actions: list[Action]
+    expect: str = ""  # the effect the plan should have, in words
+    index: int | None = None  # the runbook's candidate number; None for a plan the LLM wrote
+    commands: list[str] = Field(default_factory=list)  # the commands that identify it (kubectl form)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def key(self) -> str:
+        variant = "llm" if self.index is None else str(self.index)
+        return f"{self.hypothesis.key}:{variant}:{'|'.join(self.commands)}"
+
+    def as_current_hypothesis(self) -> dict[str, Any]:
+        """The ``current_hypothesis`` state value: the hypothesis with this plan's key and expected effect."""
+        return {**self.hypothesis.model_dump(), "plan_key": self.key, "expect": self.expect}
+
+
+TriedPlans = dict[str, list[str]]
+"""Plans not to propose again: plan key -> the plan's commands (empty when the plan is not on record)."""
 
 
 class HealthReport(BaseModel):
@@ -175,7 +227,8 @@ class IncidentState(TypedDict, total=False):
     current_hypothesis: dict[str, Any] | None
     plan: list[dict[str, Any]]
     attempts: int
-    tried: Annotated[list[str], operator.add]  # plan keys already attempted
+    tried: Annotated[list[str], operator.add]  # keys of plans turned down before a transaction began
+    proposed: Annotated[list[dict[str, Any]], operator.add]  # every plan proposed (``Plan`` dumps)
     transactions: Annotated[list[dict[str, Any]], _merge_transactions]
     health_baseline: dict[str, Any] | None
     health_detect: dict[str, Any] | None

@@ -18,7 +18,7 @@ from stratus.cluster.actions import Action
 from stratus.cluster.base import ClusterError
 from stratus.context import Context
 from stratus.policies.llm import LLMStop
-from stratus.state import HealthReport, Hypothesis, IncidentState, Transaction
+from stratus.state import HealthReport, Hypothesis, IncidentState, Transaction, TriedPlans
 from stratus.tools import transaction as txn
 from stratus.tools.analyzers import assess
 from stratus.tools.health import tnr_verdict, unhealthy_components
@@ -46,9 +46,8 @@ def plan_mitigation(state: IncidentState, runtime: Runtime[Context]) -> dict[str
         reason = "no untried plan for any hypothesis" if hyps else \
             (state.get("escalation_reason") or "no hypothesis explains the symptoms")
         return {"phase": "plan", "plan": [], "steps": step(state), **usage_of(policy), "escalation_reason": reason}
-    hyp, key, actions, expect = choice
-    return {"phase": "plan", "current_hypothesis": {**hyp.model_dump(), "plan_key": key, "expect": expect},
-            "plan": [a.model_dump() for a in actions], "steps": step(state), **usage_of(policy)}
+    return {"phase": "plan", "current_hypothesis": choice.as_current_hypothesis(), "proposed": [choice.model_dump()],
+            "plan": [a.model_dump() for a in choice.actions], "steps": step(state), **usage_of(policy)}
 
 
 def approval_mode(ctx: Context) -> str:
@@ -59,13 +58,15 @@ def approval_mode(ctx: Context) -> str:
     return "risky" if ctx.policy == "llm" and not on_twin else "never"
 
 
-def tried_plans(state: IncidentState) -> set[str]:
+def tried_plans(state: IncidentState) -> TriedPlans:
     """Plans not to propose again: rejected by a human, refused by the guard, or judged by TNR.
 
     A verdict holds for the world it was given in: once another change commits, a plan that was undone
     before may be tried once more (e.g. a fix whose success a second fault masked). Committed plans are
     never repeated. A transaction interrupted by a crash was never judged: its plan may run again after
-    recovery (apply and restore set desired state, so a replay is safe)."""
+    recovery (apply and restore set desired state, so a replay is safe).
+
+    Returns each plan's key with its commands, read from the plans on record (``proposed``)."""
     tried = {k for k in state.get("tried") or [] if k}
     txs = state.get("transactions") or []
     last_commit = max((i for i, t in enumerate(txs) if t.get("status") == "committed"), default=-1)
@@ -77,7 +78,8 @@ def tried_plans(state: IncidentState) -> set[str]:
                 sum((u.get("hypothesis") or {}).get("plan_key") == key for u in txs) > 1:
             tried.add(key)  # already given its second chance
     tried.discard("")
-    return tried
+    commands = {p["key"]: p["commands"] for p in state.get("proposed") or []}
+    return {key: commands.get(key, []) for key in sorted(tried)}
 
 
 def needs_approval(ctx: Context, plan: list[dict[str, Any]]) -> bool:

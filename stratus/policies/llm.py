@@ -29,7 +29,7 @@ from stratus.cluster.actions import Action
 from stratus.cluster.base import Cluster
 from stratus.context import Context
 from stratus.policies.rules import RulesPolicy, runbook_data
-from stratus.state import Finding, Hypothesis
+from stratus.state import Finding, Hypothesis, Plan, TriedPlans
 from stratus.tools import telemetry as tt
 from stratus.tools.analyzers import View
 from stratus.tools.kubectl import GuardError, guard, parse, render
@@ -402,20 +402,19 @@ class LLMPolicy:
         return findings, hyps, view
 
     # --- Mitigation -------------------------------------------------------------------------
-    def next_plan(self, cluster: Cluster, namespace: str, hypotheses: list[Hypothesis], tried: set[str],
-                  view: View | None = None, reflections: list[str] | None = None) -> \
-            tuple[Hypothesis, str, list[Action], str] | None:
+    def next_plan(self, cluster: Cluster, namespace: str, hypotheses: list[Hypothesis], tried: TriedPlans,
+                  view: View | None = None, reflections: list[str] | None = None) -> Plan | None:
         if not hypotheses:
             return None
         view = view or View.read(cluster, namespace)
         hyp = hypotheses[0]
         suggestions = []
-        tried_cmds = sorted({k.split(":", 3)[-1] for k in tried if k})
+        tried_cmds = sorted({"|".join(commands) for commands in tried.values() if commands})
         for h in hypotheses[:3]:
-            for key, actions, expect in self.rules.plans(cluster, namespace, h, view):
-                if key not in tried and key.split(":", 3)[-1] not in tried_cmds:
+            for plan in self.rules.plans(cluster, namespace, h, view):
+                if plan.key not in tried and "|".join(plan.commands) not in tried_cmds:
                     suggestions.append(f"- for {h.fault_class} at {h.component}: "
-                                       f"{' && '.join(render(a) for a in actions)}  (expect: {expect})")
+                                       f"{' && '.join(render(a) for a in plan.actions)}  (expect: {plan.expect})")
         human = (f"Namespace {namespace}.\nRoot-cause hypothesis: {hyp.fault_class} at {hyp.component} "
                  f"(confidence {hyp.confidence}): {tt.redact_text(hyp.summary)}\n"
                  f"Alternatives: {[(h.component, h.fault_class, h.confidence) for h in hypotheses[1:4]]}\n"
@@ -447,8 +446,7 @@ class LLMPolicy:
                 v = guard(cmd.kubectl, allowed_namespaces=allowed)
                 if not v.allowed:
                     return f"{cmd.kubectl!r}: {v.reason}"
-            key = self._key(hyp, plan)
-            if key in tried:
+            if self._plan(hyp, plan, []).key in tried:
                 return "this exact plan was already tried and undone; propose a different one"
             return None
 
@@ -463,18 +461,19 @@ class LLMPolicy:
             a.namespace = a.namespace or namespace
             a.reason = cmd.expected_effect[:200]
             actions.append(a)
-        expect = "; ".join(c.expected_effect for c in ans.commands if c.expected_effect) or ans.rationale
-        return hyp, self._key(hyp, ans), actions, expect
+        return self._plan(hyp, ans, actions)
 
     @staticmethod
-    def _key(hyp: Hypothesis, plan: submit_plan) -> str:
+    def _plan(hyp: Hypothesis, plan: submit_plan, actions: list[Action]) -> Plan:
+        """The model's plan, identified by its commands as the parser renders them (as typed if refused)."""
         cmds = []
         for c in plan.commands:
             try:
                 cmds.append(render(parse(c.kubectl)))
             except GuardError:
                 cmds.append(c.kubectl)
-        return f"{hyp.key}:llm:{'|'.join(cmds)}"
+        expect = "; ".join(c.expected_effect for c in plan.commands if c.expected_effect) or plan.rationale
+        return Plan(hypothesis=hyp, actions=actions, expect=expect, commands=cmds)
 
     def _nl2kubectl(self, intent: str, namespace: str, allowed: set[str]) -> str:
         examples = "\n".join(f"intent: {e['intent']}\nkubectl: {e['kubectl'].replace('NS', namespace)}"

@@ -16,10 +16,9 @@ from typing import Any
 
 import yaml
 
-from stratus.cluster.actions import Action
 from stratus.cluster.base import Cluster
 from stratus.policies import runbooks
-from stratus.state import Finding, Hypothesis
+from stratus.state import Finding, Hypothesis, Plan, TriedPlans
 from stratus.tools.analyzers import View, run_all
 from stratus.tools.kubectl import render
 
@@ -83,8 +82,8 @@ class RulesPolicy:
         return findings, rank(findings, view), view
 
     def plans(self, cluster: Cluster, namespace: str, hypothesis: Hypothesis,
-              view: View | None = None) -> list[tuple[str, list[Action], str]]:
-        """Candidate plans for a hypothesis, best first: (key, actions, expected effect)."""
+              view: View | None = None) -> list[Plan]:
+        """Candidate plans for a hypothesis, best first."""
         view = view or View.read(cluster, namespace)
         fn = runbooks.REGISTRY.get(hypothesis.fault_class)
         if fn is None:
@@ -100,16 +99,16 @@ class RulesPolicy:
             for a in actions:
                 a.namespace = a.namespace or namespace
                 a.reason = a.reason or hypothesis.summary[:200]
-            out.append((f"{hypothesis.key}:{i}:{'|'.join(render(a) for a in actions)}", actions, expect))
+            out.append(Plan(hypothesis=hypothesis, actions=actions, expect=expect, index=i,
+                            commands=[render(a) for a in actions]))
         return out
 
-    def next_plan(self, cluster: Cluster, namespace: str, hypotheses: list[Hypothesis], tried: set[str],
-                  view: View | None = None, reflections: list[str] | None = None) -> \
-            tuple[Hypothesis, str, list[Action], str] | None:
+    def next_plan(self, cluster: Cluster, namespace: str, hypotheses: list[Hypothesis], tried: TriedPlans,
+                  view: View | None = None, reflections: list[str] | None = None) -> Plan | None:
         """The best untried plan of the best hypothesis that still has one."""
         view = view or View.read(cluster, namespace)
         for h in hypotheses:
-            for key, actions, expect in self.plans(cluster, namespace, h, view):
-                if key not in tried:
-                    return h, key, actions, expect
+            for plan in self.plans(cluster, namespace, h, view):
+                if plan.key not in tried:
+                    return plan
         return None

@@ -1,7 +1,8 @@
 """Runbook plans: one small function per fault class, each yielding candidate plans best first.
 
-A plan is a list of ``Action`` plus the effect it should have. Plans use only what the analyzers saw
-(manifests, rollout history, env, findings' facts) and public facts of the apps (runbooks.yaml).
+A runbook yields candidates: a list of ``Action`` plus the effect it should have (the rules policy
+turns each into a ``Plan``). Candidates use only what the analyzers saw (manifests, rollout history,
+env, findings' facts) and public facts of the apps (runbooks.yaml).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from stratus.cluster.mutate import STRATUS_CHANGE
 from stratus.state import Hypothesis
 from stratus.tools.analyzers import View
 
-Plan = tuple[list[Action], str]
-RunbookFn = Callable[[View, Hypothesis, dict[str, Any]], Iterator[Plan]]
+Candidate = tuple[list[Action], str]
+RunbookFn = Callable[[View, Hypothesis, dict[str, Any]], Iterator[Candidate]]
 REGISTRY: dict[str, RunbookFn] = {}
 REVISION = "deployment.kubernetes.io/revision"
 
@@ -38,15 +39,11 @@ def _history(v: View, d: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(owned, key=lambda rs: int(rs["metadata"].get("annotations", {}).get(REVISION, "0")))
 
 
-def _facts(h: Hypothesis, key: str) -> list[Any]:
-    return [f[key] for f in h.data.get("facts", []) if key in f]
-
-
 def _container(d: dict[str, Any]) -> dict[str, Any]:
     return d["spec"]["template"]["spec"]["containers"][0]
 
 
-def _undo(v: View, comp: str) -> Iterator[Plan]:
+def _undo(v: View, comp: str) -> Iterator[Candidate]:
     """Roll back to the newest earlier revision that STRATUS did not write itself.
 
     Plain ``rollout undo`` would pick the revision just before the current one, which after an undone
@@ -77,12 +74,12 @@ def _same_template(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return strip(a) == strip(b)
 
 
-def _restart(comp: str) -> Plan:
+def _restart(comp: str) -> Candidate:
     return [Action(verb="rollout_restart", kind="Deployment", name=comp)], f"fresh pods of {comp} serve again"
 
 
 @runbook("service_port_mismatch")
-def service_port(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
+def service_port(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
     svc = next((s for s in v.services if s["metadata"]["name"] == h.component), None)
     if svc is None:
         return
@@ -101,13 +98,13 @@ def service_port(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
 
 
 @runbook("scaled_to_zero")
-def scaled_to_zero(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
+def scaled_to_zero(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
     yield [Action(verb="scale", kind="Deployment", name=h.component, params={"replicas": 1})], \
         f"{h.component} runs one replica again and its Service gets an endpoint"
 
 
 @runbook("unschedulable")
-def unschedulable(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
+def unschedulable(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
     d = _deployment(v, h.component)
     if d is None:
         return
@@ -119,8 +116,8 @@ def unschedulable(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
 
 
 @runbook("wrong_binary")
-def wrong_binary(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
-    expected = next(iter(_facts(h, "expected")), [h.component])
+def wrong_binary(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
+    expected = next((f.expected for f in h.facts if f.expected is not None), [h.component])
     yield [Action(verb="patch", kind="Deployment", name=h.component,
                   params={"type": "json", "patch": [{"op": "replace",
                                                      "path": "/spec/template/spec/containers/0/command",
@@ -130,15 +127,17 @@ def wrong_binary(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
 
 
 @runbook("env_misconfig")
-def env_misconfig(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
-    for var, expected in zip(_facts(h, "var"), _facts(h, "expected")):
+def env_misconfig(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
+    facts = h.facts
+    for var, expected in zip([f.var for f in facts if f.var is not None],
+                             [f.expected for f in facts if f.expected is not None]):
         yield [Action(verb="set_env", kind="Deployment", name=h.component, params={"env": {var: expected}})], \
             f"{h.component} reaches its dependency at {expected}"
     yield from _undo(v, h.component)
 
 
 @runbook("bad_rollout", "readiness_probe", "image_pull")
-def bad_rollout(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
+def bad_rollout(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
     yield from _undo(v, h.component)
     d = _deployment(v, h.component)
     if d is None:
@@ -161,7 +160,7 @@ def bad_rollout(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
 
 
 @runbook("oom_limit")
-def oom_limit(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
+def oom_limit(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
     yield from _undo(v, h.component)
     d = _deployment(v, h.component)
     if d is not None:
@@ -172,15 +171,17 @@ def oom_limit(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
 
 
 @runbook("network_policy")
-def network_policy(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
-    for name in dict.fromkeys(_facts(h, "policy")):
+def network_policy(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
+    for name in dict.fromkeys(f.policy for f in h.facts if f.policy is not None):
         yield [Action(verb="delete", kind="NetworkPolicy", name=name)], \
             f"traffic reaches {h.component} again"
 
 
 @runbook("pod_chaos", "network_chaos")
-def chaos(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
-    for kind, name in dict.fromkeys(zip(_facts(h, "kind"), _facts(h, "name"))):
+def chaos(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
+    facts = h.facts
+    for kind, name in dict.fromkeys(zip([f.kind for f in facts if f.kind is not None],
+                                        [f.name for f in facts if f.name is not None])):
         yield [Action(verb="delete", kind=kind, name=name)], f"the {kind} stops acting on {h.component}"
 
 
@@ -195,8 +196,9 @@ def _dependents(v: View, db_component: str) -> list[str]:
 
 
 def _database_name(v: View, h: Hypothesis, dependents: list[str]) -> str:
-    for name in _facts(h, "db"):
-        return str(name)
+    for f in h.facts:
+        if f.db is not None:
+            return f.db
     for dep in dependents:
         if v.container_env(dep).get("MONGO_DB"):
             return v.container_env(dep)["MONGO_DB"]
@@ -223,7 +225,7 @@ def _mongo(db: dict[str, Any]) -> dict[str, Any]:
 
 
 @runbook("db_role_revoked")
-def db_role(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
+def db_role(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
     deps = _dependents(v, h.component)
     name = _database_name(v, h, deps)
     grant = Action(verb="exec", kind="Deployment", name=h.component,
@@ -233,7 +235,7 @@ def db_role(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
 
 
 @runbook("db_user_missing")
-def db_user(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
+def db_user(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
     deps = _dependents(v, h.component)
     name = _database_name(v, h, deps)
     create = Action(verb="exec", kind="Deployment", name=h.component,
@@ -244,7 +246,7 @@ def db_user(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
 
 
 @runbook("dependency_unreachable", "crash_loop", "unavailable", "network_latency")
-def generic(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Plan]:
+def generic(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
     if _deployment(v, h.component) is None:
         return
     if h.fault_class == "crash_loop":

@@ -17,12 +17,11 @@ from stratus.api import invoke_graph
 from stratus.cluster.mutate import clean_manifest
 from stratus.context import Context
 from stratus.graph import build_graph
-from stratus.state import Hypothesis
+from stratus.state import Hypothesis, Plan, TriedPlans
 from stratus.tools.kubectl import parse
 from stratus.twin.faults import inject
 
 NS = "test-hotel-reservation"
-HARM_KEY = "test-double:harmful-first"
 ENTRY_DOWN = f"kubectl scale deployment/frontend -n {NS} --replicas=0"
 BAD_IMAGE = f"kubectl set image deployment/user -n {NS} hotel-reserv-user=yinfangchen/hotelreservation:nope"
 
@@ -32,13 +31,14 @@ class HarmfulFirstPolicy(rules.RulesPolicy):
 
     harm = ENTRY_DOWN
 
-    def next_plan(self, cluster: Any, namespace: str, hypotheses: list[Hypothesis], tried: set[str],
+    def next_plan(self, cluster: Any, namespace: str, hypotheses: list[Hypothesis], tried: TriedPlans,
                   *args: Any, **kwargs: Any) -> Any:
-        if HARM_KEY not in tried:
-            action = parse(self.harm)
-            hyp = Hypothesis(component=action.name, fault_class="unavailable", confidence=0.99,
-                             summary="test double: a confident but harmful plan")
-            return hyp, HARM_KEY, [action], "harmful on purpose"
+        action = parse(self.harm)
+        hyp = Hypothesis(component=action.name, fault_class="unavailable", confidence=0.99,
+                         summary="test double: a confident but harmful plan")
+        harm = Plan(hypothesis=hyp, actions=[action], expect="harmful on purpose", commands=[self.harm])
+        if harm.key not in tried:
+            return harm
         return super().next_plan(cluster, namespace, hypotheses, tried, *args, **kwargs)
 
 

@@ -110,8 +110,8 @@ def test_mitigation_agent_uses_the_nl2kubectl_tool(llm_helpers: Any) -> None:
     model = ScriptedChatModel(script=[script])
     policy = LLMPolicy(Context(policy="llm", chat_model=model))
     hyp = Hypothesis(component="rate", fault_class="scaled_to_zero", confidence=0.9, summary="rate has 0 replicas")
-    choice = policy.next_plan(f.cluster, f.namespace, [hyp], set())
+    choice = policy.next_plan(f.cluster, f.namespace, [hyp], {})
     assert choice is not None
     assert translated == {"kubectl": f"kubectl scale deployment/rate -n {NS} --replicas=1"}
-    assert [render(a) for a in choice[2]] == [translated["kubectl"]]
+    assert [render(a) for a in choice.actions] == [translated["kubectl"]]
     assert policy.budget.calls == 3  # the translation is a model call of the same budget

@@ -187,7 +187,7 @@ def test_fallback_hypothesis_summary_is_redacted_in_mitigation_prompt(llm_helper
     _findings, hyps, _view = policy.diagnose(f.cluster, NS)
     assert hyps[0].data.get("source") != "llm"  # the fallback path: the analyzers' own summary
     assert PASSWORD not in hyps[0].summary and "[REDACTED]" in hyps[0].summary
-    policy.next_plan(f.cluster, NS, hyps, set())
+    policy.next_plan(f.cluster, NS, hyps, {})
     for conv in model.seen:
         assert PASSWORD not in llm_helpers.text_of(conv)
 

@@ -322,7 +322,7 @@ def test_piped_plan_twice_is_refused(llm_helpers: Any) -> None:
     f = llm_helpers.faulted("hotel-geo-service-target-port")
     model = ScriptedChatModel(script=[lambda msgs: tool_call("submit_plan", {"commands": [{"kubectl": PIPED}]},
                                                              f"p{len(msgs)}")])
-    choice = LLMPolicy(_llm_ctx(model)).next_plan(f.cluster, f.namespace, _geo_hypothesis(), set())
+    choice = LLMPolicy(_llm_ctx(model)).next_plan(f.cluster, f.namespace, _geo_hypothesis(), {})
     assert choice is None
     assert model.calls == 2  # one repair, then the turn ends without a plan
     refusals = [m for m in llm_helpers.tool_messages(model.seen[-1]) if str(m.content).startswith("refused:")]
@@ -336,11 +336,10 @@ def test_bad_plan_repaired_once_is_accepted(llm_helpers: Any) -> None:
         tool_call("submit_plan", {"commands": []}, "p1"),  # fails validation (min 1 command)
         tool_call("submit_plan", {"commands": [{"kubectl": good, "expected_effect": "fresh pods"}]}, "p2"),
     ])
-    choice = LLMPolicy(_llm_ctx(model)).next_plan(f.cluster, f.namespace, _geo_hypothesis(), set())
+    choice = LLMPolicy(_llm_ctx(model)).next_plan(f.cluster, f.namespace, _geo_hypothesis(), {})
     assert choice is not None
-    _hyp, key, actions, expect = choice
-    assert [render(a) for a in actions] == [good] and expect == "fresh pods"
-    assert key.endswith(good) and ":llm:" in key
+    assert [render(a) for a in choice.actions] == [good] and choice.expect == "fresh pods"
+    assert choice.key.endswith(good) and ":llm:" in choice.key
     errors = [m for m in llm_helpers.tool_messages(model.seen[-1]) if "invalid submit_plan" in str(m.content)]
     assert len(errors) == 1
 

@@ -92,14 +92,13 @@ def test_first_plan_targets_the_root_cause(fault: str, target: str, world: Any, 
     twin_helpers.advance_until_alerts(world)
     policy = RulesPolicy()
     _f, hyps, view = policy.diagnose(cluster, NS)
-    choice = policy.next_plan(cluster, NS, hyps, set(), view)
+    choice = policy.next_plan(cluster, NS, hyps, {}, view)
     assert choice is not None
-    hyp, key, actions, expect = choice
-    assert hyp.component == target and actions and expect
-    assert actions[0].name in (target, f"deny-{target}")
+    assert choice.hypothesis.component == target and choice.actions and choice.expect
+    assert choice.actions[0].name in (target, f"deny-{target}")
     # a tried plan is never offered again
-    again = policy.next_plan(cluster, NS, hyps, {key}, view)
-    assert again is None or again[1] != key
+    again = policy.next_plan(cluster, NS, hyps, {choice.key: choice.commands}, view)
+    assert again is None or again.key != choice.key
 
 
 def test_healthy_twin_yields_no_confident_hypothesis(cluster: Any) -> None:
@@ -159,7 +158,7 @@ def test_rollback_plan_after_an_undone_attempt_returns_to_the_pre_incident_templ
     world.advance(60)
 
     hyp = Hypothesis(component="geo", fault_class="bad_rollout", confidence=0.9)
-    _key, actions, _expect = RulesPolicy().plans(cluster, NS, hyp)[0]
+    actions = RulesPolicy().plans(cluster, NS, hyp)[0].actions
     assert [a.verb for a in actions] == ["rollout_undo"]
     assert cluster.apply(actions[0]).ok
     assert image() == healthy_image, f"rolled back to {image()} (the undone attempt), not {healthy_image}"
@@ -171,6 +170,8 @@ def test_env_fix_points_at_the_port_the_dependency_serves(world: Any, cluster: A
     policy = RulesPolicy()
     _f, hyps, view = policy.diagnose(cluster, NS)
     assert (hyps[0].component, hyps[0].fault_class) == ("profile", "env_misconfig")
-    _hyp, _key, actions, _expect = policy.next_plan(cluster, NS, hyps, set(), view)
+    choice = policy.next_plan(cluster, NS, hyps, {}, view)
+    assert choice is not None
+    actions = choice.actions
     assert actions[0].verb == "set_env"
     assert actions[0].params["env"] == {"CONSUL_ADDR": "consul:8500"}
