@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import operator
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 from langgraph.managed import RemainingSteps
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from typing_extensions import TypedDict  # pydantic (Studio's schemas) needs it on Python < 3.12
 
 Phase = Literal[
     "detect", "diagnose", "plan", "approve", "begin", "snapshot", "execute", "validate", "undo",
