@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from stratus.agents.common import open_transaction
 from stratus.cluster import set_default_factory
 from stratus.context import Context
-from stratus.graph import build_graph
+from stratus.graph import build_graph, recursion_limit
 from stratus.state import Alert
 
 
@@ -121,7 +121,12 @@ def open_checkpointer(db: str) -> Iterator[BaseCheckpointSaver]:
         conn.close()
 
 
-def _result(incident_id: str, state: dict[str, Any], interrupt: Any = None) -> IncidentResult:
+def _steps_used(saver: BaseCheckpointSaver, config: dict[str, Any], step: int) -> int:
+    """Nodes a thread has run: its last checkpoint's step less the checkpoints ``update_state`` wrote."""
+    return step - sum(1 for _ in saver.list(config, filter={"source": "update"}))
+
+
+def _result(incident_id: str, state: dict[str, Any], interrupt: Any = None, steps: int = 0) -> IncidentResult:
     report = state.get("report") or {}
     return IncidentResult(
         incident_id=incident_id, namespace=state.get("namespace", ""), detected=bool(state.get("detected")),
@@ -134,13 +139,14 @@ def _result(incident_id: str, state: dict[str, Any], interrupt: Any = None) -> I
         llm_calls=int(state.get("llm_calls", 0)), llm_tokens=int(state.get("llm_tokens", 0)),
         llm_prompt_tokens=int(state.get("llm_prompt_tokens", 0)),
         detection_summary=str(state.get("detection_summary", "")),
-        interrupted=interrupt is not None, interrupt=interrupt, steps=int(state.get("steps", 0)))
+        interrupted=interrupt is not None, interrupt=interrupt, steps=steps)
 
 
 def invoke_graph(alerts: Any, *, cluster: Any = None, context: Context | None = None,
                  thread_id: str | None = None, checkpointer: BaseCheckpointSaver | None = None,
                  resume: Any = None,
-                 on_update: Callable[[str, dict[str, Any]], None] | None = None) -> IncidentResult:
+                 on_update: Callable[[str, dict[str, Any]], None] | None = None,
+                 build: Callable[..., Any] = build_graph) -> IncidentResult:
     """Run (or resume) one incident from Alertmanager-shaped alerts and return its result.
 
     Args:
@@ -151,6 +157,7 @@ def invoke_graph(alerts: Any, *, cluster: Any = None, context: Context | None = 
         checkpointer: a LangGraph checkpointer; by default the SQLite/Postgres store of ``context.db``.
         resume: the answer to a pending human-approval interrupt.
         on_update: called with (node name, state update) after every node, for live timelines.
+        build: compiles the graph to run, given ``checkpointer=``; the benchmark passes its baselines'.
     """
     from langgraph.types import Command
 
@@ -163,10 +170,10 @@ def invoke_graph(alerts: Any, *, cluster: Any = None, context: Context | None = 
     namespace = next((a.namespace for a in parsed if a.namespace), None) \
         or (ctx.namespaces[0] if ctx.namespaces else getattr(ctx.cluster, "namespace", "default"))
     incident_id = thread_id or incident_id_for(parsed)
-    config = {"configurable": {"thread_id": incident_id}, "recursion_limit": max(50, ctx.max_steps * 2)}
+    config: dict[str, Any] = {"configurable": {"thread_id": incident_id}}
     with contextlib.ExitStack() as stack:
         saver = checkpointer or stack.enter_context(open_checkpointer(ctx.db))
-        graph = build_graph(checkpointer=saver)
+        graph = build(checkpointer=saver)
         existing = graph.get_state(config)
         if resume is not None:
             payload: Any = Command(resume=resume)
@@ -177,10 +184,17 @@ def invoke_graph(alerts: Any, *, cluster: Any = None, context: Context | None = 
                 graph.update_state(config, {"transactions": [{**tx, "status": "crashed"}]}, as_node="execute")
             payload = None
         elif existing.values and not existing.next:
-            return _result(incident_id, existing.values)
+            return _result(incident_id, existing.values, steps=_steps_used(saver, config, existing.metadata["step"]))
         else:
             payload = {"incident_id": incident_id, "namespace": namespace,
-                       "alerts": [a.model_dump() for a in parsed], "attempts": 0, "steps": 0}
+                       "alerts": [a.model_dump() for a in parsed]}
+        if existing.values:
+            # LangGraph counts remaining steps per run, from the checkpoint's step (a new run counts from
+            # two steps before it): give a resumed run what is left of the incident's budget
+            step = graph.get_state(config).metadata["step"]
+            config["recursion_limit"] = recursion_limit(ctx, _steps_used(saver, config, step)) - 2
+        else:
+            config["recursion_limit"] = recursion_limit(ctx)
         for chunk in graph.stream(payload, config, context=ctx, durability="sync", stream_mode="updates"):
             if on_update is not None:
                 for node, update in chunk.items():
@@ -188,4 +202,5 @@ def invoke_graph(alerts: Any, *, cluster: Any = None, context: Context | None = 
                         on_update(node, update)
         final = graph.get_state(config)
         pending = [i.value for i in final.interrupts] if final.interrupts else None
-        return _result(incident_id, final.values, pending[0] if pending else None)
+        return _result(incident_id, final.values, pending[0] if pending else None,
+                       steps=_steps_used(saver, config, final.metadata["step"]))

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic.json_schema import SkipJsonSchema
+
 
 def _env(name: str, default: Any) -> Any:
     raw = os.environ.get(f"STRATUS_{name.upper()}")
@@ -34,10 +36,11 @@ def default_db_path() -> str:
 class Context:
     """Configuration of one incident run."""
 
-    policy: Literal["rules", "llm"] = field(
-        default="rules", metadata={"description": "Reasoning policy: offline rules or an LLM."})
-    agent: Literal["stratus", "oneshot", "retry"] = field(
-        default="stratus", metadata={"description": "Control loop: full TNR graph, one shot, or naive retry."})
+    # a Policy object or factory is for the Python API; Studio's form offers the two names
+    policy: Literal["rules", "llm"] | SkipJsonSchema[Any] = field(
+        default="rules", metadata={"description": "Reasoning policy: offline rules or an LLM (Python API: also "
+                                                  "a stratus.policies.base.Policy, or a factory "
+                                                  "(context, state) -> Policy)."})
     model: str = field(default="gpt-4o-mini", metadata={"description": "Chat model name for the llm policy."})
     base_url: str | None = field(default=None, metadata={"description": "OpenAI-compatible endpoint URL."})
     api_key_env: str = field(default="OPENAI_API_KEY",
@@ -97,7 +100,7 @@ class Context:
             raise ValueError(f"Context.approval must be auto, never, risky or always, not {self.approval!r}")
         if self.max_attempts < 1:
             raise ValueError("Context.max_attempts must be >= 1")
-        if self.policy not in ("rules", "llm"):
-            raise ValueError(f"Context.policy must be 'rules' or 'llm', not {self.policy!r}")
-        if self.agent not in ("stratus", "oneshot", "retry"):
-            raise ValueError(f"Context.agent must be stratus, oneshot or retry, not {self.agent!r}")
+        if self.policy not in ("rules", "llm") and (isinstance(self.policy, str) or not (
+                callable(self.policy) or hasattr(self.policy, "next_plan"))):
+            raise ValueError("Context.policy must be 'rules', 'llm', a Policy or a factory (context, state) -> "
+                             f"Policy, not {self.policy!r}")

@@ -1,7 +1,11 @@
 """The STRATUS state graph: Detection -> Diagnosis -> Mitigation (as TNR transactions) -> Undo.
 
 Node functions live in ``stratus.agents``; this module only wires them. Routing functions return
-``Literal`` node names so LangGraph Studio draws every edge.
+``Literal`` node names so LangGraph Studio draws every edge. The graph takes ``IncidentInput`` (alerts,
+namespace, incident id) and returns ``IncidentOutput`` (report, transactions, ...).
+
+The step budget is LangGraph's recursion limit: ``invoke_graph`` sets it to ``Context.max_steps`` plus
+``WRAP_UP_STEPS``, and the routers escalate once only the wrap-up steps remain (``remaining_steps``).
 
     START -> detect -> diagnose -> plan_mitigation -> [approve] -> begin -> snapshot -> execute
           -> validate -> report (resolved) | diagnose (better, still open) | undo (TNR broken or
@@ -22,11 +26,15 @@ from stratus.agents.mitigation import approve, begin, execute, needs_approval, p
 from stratus.agents.report import escalate, report
 from stratus.agents.undo import undo
 from stratus.context import Context
-from stratus.state import IncidentState
+from stratus.state import IncidentInput, IncidentOutput, IncidentState
+
+WRAP_UP_STEPS = 10
+"""Steps held back beyond ``Context.max_steps`` so an incident over budget can still finish the
+transaction it is in and escalate with a report (at most six more nodes)."""
 
 
-def _over_budget(state: IncidentState, ctx: Context) -> bool:
-    return int(state.get("steps", 0)) >= ctx.max_steps
+def _over_budget(state: IncidentState) -> bool:
+    return state["remaining_steps"] <= WRAP_UP_STEPS
 
 
 def after_detect(state: IncidentState) -> Literal["diagnose", "report"]:
@@ -35,9 +43,9 @@ def after_detect(state: IncidentState) -> Literal["diagnose", "report"]:
 
 def after_plan(state: IncidentState, runtime: Runtime[Context]) -> Literal["approve", "begin", "escalate"]:
     ctx = context_of(runtime)
-    if not state.get("plan") or _over_budget(state, ctx):
+    if not state.get("plan") or _over_budget(state):
         return "escalate"
-    return "approve" if needs_approval(ctx, state["plan"]) else "begin"
+    return "approve" if needs_approval(ctx, state) else "begin"
 
 
 def after_approve(state: IncidentState) -> Literal["begin", "diagnose"]:
@@ -55,9 +63,9 @@ def after_validate(state: IncidentState, runtime: Runtime[Context]) -> Literal["
     still_open = bool((state.get("health_latest") or {}).get("unhealthy"))
     if tx["status"] != "committed":
         return "undo"
-    if not still_open or ctx.agent == "oneshot":
+    if not still_open:
         return "report"
-    if int(state.get("attempts", 0)) >= ctx.max_attempts or _over_budget(state, ctx):
+    if int(state.get("attempts", 0)) >= ctx.max_attempts or _over_budget(state):
         return "escalate"
     return "diagnose"
 
@@ -66,14 +74,24 @@ def after_undo(state: IncidentState, runtime: Runtime[Context]) -> Literal["diag
     ctx = context_of(runtime)
     if not (state.get("health_latest") or {}).get("unhealthy"):
         return "report"  # the incident closed on its own (an earlier fix finished taking effect)
-    if int(state.get("attempts", 0)) >= ctx.max_attempts or _over_budget(state, ctx):
+    if int(state.get("attempts", 0)) >= ctx.max_attempts or _over_budget(state):
         return "escalate"
     return "diagnose"
 
 
+def recursion_limit(ctx: Context, steps_used: int = 0) -> int:
+    """The recursion limit that gives an incident ``ctx.max_steps`` node runs before it escalates.
+
+    ``steps_used`` is the number of nodes the thread already ran, when a run resumes it (LangGraph
+    counts the limit per run, the budget is per incident).
+    """
+    return ctx.max_steps + WRAP_UP_STEPS - steps_used
+
+
 def build_graph(checkpointer: Any = None) -> Any:
     """Compile the STRATUS graph; pass a checkpointer for durable, resumable incidents."""
-    g = StateGraph(IncidentState, context_schema=Context)
+    g = StateGraph(IncidentState, input_schema=IncidentInput, output_schema=IncidentOutput,
+                   context_schema=Context)
     g.add_node("detect", detect)
     g.add_node("diagnose", diagnose)
     g.add_node("plan_mitigation", plan_mitigation)
@@ -98,7 +116,8 @@ def build_graph(checkpointer: Any = None) -> Any:
     g.add_conditional_edges("undo", after_undo)
     g.add_edge("escalate", END)
     g.add_edge("report", END)
-    return g.compile(checkpointer=checkpointer)
+    # runs that set no limit (Studio) get the default Context's step budget
+    return g.compile(checkpointer=checkpointer).with_config(recursion_limit=recursion_limit(Context()))
 
 
 graph = build_graph()

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import operator
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
+from langgraph.managed import RemainingSteps
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
+from typing_extensions import TypedDict  # pydantic (Studio's schemas) needs it on Python < 3.12
 
 from stratus.cluster.actions import Action
 
@@ -216,32 +218,46 @@ def _merge_transactions(old: list[dict], new: list[dict]) -> list[dict]:
     return out
 
 
-class IncidentState(TypedDict, total=False):
+class IncidentInput(TypedDict, total=False):
+    """What starts an incident: the alerts, and optionally its identity (Detection fills in what is missing)."""
+
+    alerts: list[dict[str, Any]]  # Alertmanager alerts (``Alert.model_dump()``), the incident's trigger
+    namespace: str  # namespace in scope; default: the alerts' namespace label, else Context.namespaces[0]
+    incident_id: str  # also the checkpoint thread id; default: a new ``inc-<hex>`` id
+
+
+class IncidentOutput(TypedDict, total=False):
+    """What an incident run returns: the report, the transaction log and the evidence behind them."""
+
     incident_id: str
     namespace: str
-    alerts: list[dict[str, Any]]
-    phase: Phase
-    detected: bool
-    findings: Annotated[list[dict[str, Any]], operator.add]
-    hypotheses: list[dict[str, Any]]
-    current_hypothesis: dict[str, Any] | None
-    plan: list[dict[str, Any]]
-    attempts: int
-    tried: Annotated[list[str], operator.add]  # keys of plans turned down before a transaction began
-    proposed: Annotated[list[dict[str, Any]], operator.add]  # every plan proposed (``Plan`` dumps)
-    transactions: Annotated[list[dict[str, Any]], _merge_transactions]
-    health_baseline: dict[str, Any] | None
-    health_detect: dict[str, Any] | None
-    health_latest: dict[str, Any] | None
-    health_history: Annotated[list[dict[str, Any]], operator.add]
-    eps: float
-    reflections: Annotated[list[str], operator.add]
-    messages: Annotated[list[dict[str, Any]], operator.add]
-    steps: int
-    llm_calls: int
+    phase: Phase  # where the incident is: the last node's phase, or resolved / escalated / no_incident
+    detected: bool  # Detection confirmed an open incident
+    report: dict[str, Any] | None  # ``IncidentReport`` written by the report or escalate node
+    transactions: Annotated[list[dict[str, Any]], _merge_transactions]  # ``Transaction`` log, keyed by id
+    hypotheses: list[dict[str, Any]]  # latest ranked ``Hypothesis`` list, best first
+    reflections: Annotated[list[str], operator.add]  # what each undone attempt taught (memory for retries)
+    health_history: Annotated[list[dict[str, Any]], operator.add]  # H over time: {t, H, phase, tx, verdict}
+    detection_summary: str  # the Detection policy's second opinion, if it gave one
+    escalation_reason: str  # why the incident went to a human, when it did
+    llm_calls: int  # LLM usage of the incident so far (the llm policy's budget)
     llm_tokens: int
     llm_prompt_tokens: int
-    llm_started: float
-    detection_summary: str
-    escalation_reason: str
-    report: dict[str, Any] | None
+
+
+class IncidentState(IncidentInput, IncidentOutput, total=False):
+    """The whole state the nodes share; checkpointed after every node."""
+
+    findings: Annotated[list[dict[str, Any]], operator.add]  # ``Finding`` list from every analyzer round
+    current_hypothesis: dict[str, Any] | None  # the hypothesis being acted on, with plan_key and expect
+    plan: list[dict[str, Any]]  # ``Action`` list of the plan waiting to run; empty: nothing to run
+    attempts: int  # mitigation transactions begun
+    tried: Annotated[list[str], operator.add]  # plan keys not to propose again (rejected by a human)
+    proposed: Annotated[list[dict[str, Any]], operator.add]  # every plan proposed (``Plan`` dumps)
+    health_baseline: dict[str, Any] | None  # ``HealthReport`` at detection
+    health_detect: dict[str, Any] | None  # the same, kept for the incident-level TNR check
+    health_latest: dict[str, Any] | None  # the last ``HealthReport`` measured
+    eps: float  # TNR tolerance from the noise of H at detection
+    messages: Annotated[list[dict[str, Any]], operator.add]  # not written: reflections replace transcripts
+    llm_started: float  # wall-clock start of the llm policy's time budget
+    remaining_steps: RemainingSteps  # managed by LangGraph: steps left before the recursion limit

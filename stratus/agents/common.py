@@ -9,6 +9,8 @@ from langgraph.runtime import Runtime
 from stratus.cluster import default_cluster
 from stratus.cluster.base import Cluster
 from stratus.context import Context
+from stratus.policies.base import Policy
+from stratus.policies.rules import RulesPolicy
 from stratus.state import IncidentState
 
 
@@ -21,23 +23,22 @@ def cluster_of(ctx: Context) -> Cluster:
     return ctx.cluster if ctx.cluster is not None else default_cluster()
 
 
-def policy_of(ctx: Context, state: IncidentState | None = None) -> Any:
-    """The reasoning policy; the llm policy carries the incident's token/call usage across nodes."""
-    if ctx.policy == "llm":
-        from stratus.policies.llm import LLMPolicy
+def policy_of(ctx: Context, state: IncidentState | None = None) -> Policy:
+    """The reasoning policy ``ctx.policy`` names, gives or builds for this node run.
+
+    A policy that spends a budget (the llm policy) is built per node run from the incident's state, so
+    its spending carries across nodes and survives a resume.
+    """
+    spec = ctx.policy
+    if spec == "llm":
+        from stratus.policies.llm import LLMPolicy  # imported lazily: the chat model stack is slow to import
 
         return LLMPolicy(ctx, usage=dict(state or {}))
-    from stratus.policies.rules import RulesPolicy
-
-    return RulesPolicy()
-
-
-def usage_of(policy: Any) -> dict[str, Any]:
-    return policy.usage() if hasattr(policy, "usage") else {}
-
-
-def step(state: IncidentState) -> int:
-    return int(state.get("steps", 0)) + 1
+    if spec == "rules":
+        return RulesPolicy()
+    if isinstance(spec, Policy):
+        return spec
+    return spec(ctx, state or {})
 
 
 def open_transaction(state: IncidentState) -> dict[str, Any] | None:

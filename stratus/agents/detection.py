@@ -11,8 +11,9 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from stratus.agents.common import cluster_of, context_of, policy_of, step, usage_of
+from stratus.agents.common import cluster_of, context_of, policy_of
 from stratus.context import Context
+from stratus.policies.base import PolicyStop
 from stratus.state import Finding, IncidentState
 from stratus.tools.analyzers import assess
 from stratus.tools.health import IGNORED_ALERTS, alert_component, noise_eps
@@ -43,19 +44,18 @@ def detect(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
                                 evidence=[f"alert:{a.get('fingerprint', '')}"]).model_dump())
     detected = bool(health.unhealthy) or bool(health.firing_alerts)
     extra: dict[str, Any] = {}
-    if ctx.policy == "llm":
-        # the Detection agent can add an incident telemetry missed, never veto one it shows
-        from stratus.policies.llm import LLMStop
-
-        policy = policy_of(ctx, state)
-        try:
-            verdict, summary = policy.confirm(cluster, ns, state.get("alerts") or [], health.model_dump())
+    policy = policy_of(ctx, state)
+    try:
+        opinion = policy.confirm(cluster, ns, state.get("alerts") or [], health.model_dump())
+        if opinion is not None:
+            # the policy can add an incident telemetry missed, never veto one it shows
+            verdict, summary = opinion
             detected = detected or bool(verdict)
             extra["detection_summary"] = summary
-        except LLMStop as exc:
-            extra["detection_summary"] = f"Detection agent skipped: {exc}"
-        extra.update(usage_of(policy))
+    except PolicyStop as exc:
+        extra["detection_summary"] = f"Detection agent skipped: {exc}"
+    extra.update(policy.usage())
     point = {"t": health.at, "H": health.H, "phase": "detect", "tx": None, "verdict": None}
     return {**intake, **extra, "phase": "detect", "detected": detected, "health_detect": health.model_dump(),
             "health_baseline": health.model_dump(), "health_latest": health.model_dump(), "eps": eps,
-            "findings": findings, "health_history": [point], "steps": step(state)}
+            "findings": findings, "health_history": [point]}

@@ -6,8 +6,9 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from stratus.agents.common import cluster_of, context_of, policy_of, step, usage_of
+from stratus.agents.common import cluster_of, context_of, policy_of
 from stratus.context import Context
+from stratus.policies.base import PolicyStop
 from stratus.state import IncidentState
 
 MAX_FINDINGS_PER_ROUND = 40
@@ -18,19 +19,12 @@ def diagnose(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = context_of(runtime)
     cluster = cluster_of(ctx)
     policy = policy_of(ctx, state)
-    if ctx.policy == "llm":
-        from stratus.policies.llm import LLMStop
-
-        try:
-            findings, hypotheses, _view = policy.diagnose(cluster, state["namespace"],
-                                                          reflections=list(state.get("reflections") or []))
-        except LLMStop as exc:
-            return {"phase": "diagnose", "hypotheses": [], "escalation_reason": str(exc), "steps": step(state),
-                    **usage_of(policy)}
-    else:
-        findings, hypotheses, _view = policy.diagnose(cluster, state["namespace"])
+    try:
+        findings, hypotheses, _view = policy.diagnose(cluster, state["namespace"],
+                                                      reflections=list(state.get("reflections") or []))
+    except PolicyStop as exc:
+        return {"phase": "diagnose", "hypotheses": [], "escalation_reason": str(exc), **policy.usage()}
     order = {"critical": 0, "warning": 1, "info": 2}
     findings.sort(key=lambda f: order.get(f.severity, 3))
     return {"phase": "diagnose", "findings": [f.model_dump() for f in findings[:MAX_FINDINGS_PER_ROUND]],
-            "hypotheses": [h.model_dump() for h in hypotheses[:MAX_HYPOTHESES]], "steps": step(state),
-            **usage_of(policy)}
+            "hypotheses": [h.model_dump() for h in hypotheses[:MAX_HYPOTHESES]], **policy.usage()}

@@ -13,11 +13,11 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from stratus.agents.common import cluster_of, context_of, policy_of, step, usage_of
+from stratus.agents.common import cluster_of, context_of, policy_of
 from stratus.cluster.actions import Action
 from stratus.cluster.base import ClusterError
 from stratus.context import Context
-from stratus.policies.llm import LLMStop
+from stratus.policies.base import PolicyStop
 from stratus.state import HealthReport, Hypothesis, IncidentState, Transaction, TriedPlans
 from stratus.tools import transaction as txn
 from stratus.tools.analyzers import assess
@@ -33,29 +33,29 @@ def plan_mitigation(state: IncidentState, runtime: Runtime[Context]) -> dict[str
     hyps = [Hypothesis(**h) for h in state.get("hypotheses") or []]
     tried = tried_plans(state)
     if int(state.get("attempts", 0)) >= ctx.max_attempts:
-        return {"phase": "plan", "plan": [], "escalation_reason": f"{ctx.max_attempts} attempts used",
-                "steps": step(state)}
+        return {"phase": "plan", "plan": [], "escalation_reason": f"{ctx.max_attempts} attempts used"}
     policy = policy_of(ctx, state)
     try:
         choice = policy.next_plan(cluster, state["namespace"], hyps, tried,
                                   reflections=list(state.get("reflections") or []))
-    except LLMStop as exc:
-        return {"phase": "plan", "plan": [], "steps": step(state), "escalation_reason": str(exc),
-                **usage_of(policy)}
+    except PolicyStop as exc:
+        return {"phase": "plan", "plan": [], "escalation_reason": str(exc), **policy.usage()}
     if choice is None:
         reason = "no untried plan for any hypothesis" if hyps else \
             (state.get("escalation_reason") or "no hypothesis explains the symptoms")
-        return {"phase": "plan", "plan": [], "steps": step(state), **usage_of(policy), "escalation_reason": reason}
+        return {"phase": "plan", "plan": [], **policy.usage(), "escalation_reason": reason}
     return {"phase": "plan", "current_hypothesis": choice.as_current_hypothesis(), "proposed": [choice.model_dump()],
-            "plan": [a.model_dump() for a in choice.actions], "steps": step(state), **usage_of(policy)}
+            "plan": [a.model_dump() for a in choice.actions], **policy.usage()}
 
 
-def approval_mode(ctx: Context) -> str:
-    """``auto`` resolves to ``risky`` for the llm policy on a real cluster, ``never`` otherwise."""
+def approval_mode(ctx: Context, state: IncidentState | None = None) -> str:
+    """``auto`` resolves to ``risky`` on a real cluster for a policy whose plans need review (the llm
+    policy), ``never`` otherwise."""
     if ctx.approval != "auto":
         return ctx.approval
-    on_twin = bool(getattr(ctx.cluster, "is_twin", False))
-    return "risky" if ctx.policy == "llm" and not on_twin else "never"
+    if getattr(ctx.cluster, "is_twin", False):
+        return "never"
+    return "risky" if policy_of(ctx, state).plans_need_review else "never"
 
 
 def tried_plans(state: IncidentState) -> TriedPlans:
@@ -82,12 +82,13 @@ def tried_plans(state: IncidentState) -> TriedPlans:
     return {key: commands.get(key, []) for key in sorted(tried)}
 
 
-def needs_approval(ctx: Context, plan: list[dict[str, Any]]) -> bool:
-    mode = approval_mode(ctx)
+def needs_approval(ctx: Context, state: IncidentState) -> bool:
+    """Whether the plan in ``state`` waits for a human (see ``approval_mode``)."""
+    mode = approval_mode(ctx, state)
     if mode == "always":
         return True
     if mode == "risky":
-        return any(a["verb"] in RISKY_VERBS for a in plan)
+        return any(a["verb"] in RISKY_VERBS for a in state["plan"])
     return False
 
 
@@ -128,12 +129,12 @@ def approve(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
             plan = [parse(c).model_dump() for c in decision["edit"]]
         except GuardError as exc:
             return {"phase": "approve", "plan": [], "tried": [hyp.get("plan_key", "")],
-                    "reflections": [f"Edited plan refused by the guard: {exc}"], "steps": step(state)}
-        return {"phase": "approve", "plan": plan, "steps": step(state)}
+                    "reflections": [f"Edited plan refused by the guard: {exc}"]}
+        return {"phase": "approve", "plan": plan}
     if decision in ("approve", "approved", True, "yes", "y"):
-        return {"phase": "approve", "steps": step(state)}
+        return {"phase": "approve"}
     return {"phase": "approve", "plan": [], "tried": [hyp.get("plan_key", "")],
-            "reflections": [f"A human rejected: {'; '.join(i['kubectl'] for i in items)}"], "steps": step(state)}
+            "reflections": [f"A human rejected: {'; '.join(i['kubectl'] for i in items)}"]}
 
 
 def begin(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -146,7 +147,7 @@ def begin(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     before = assess(cluster, ctx, state["namespace"])
     tx.health_before = before.model_dump()
     tx.eps = float(state.get("eps", ctx.eps_floor))
-    return {"phase": "begin", "attempts": attempt, "transactions": [tx.model_dump()], "steps": step(state)}
+    return {"phase": "begin", "attempts": attempt, "transactions": [tx.model_dump()]}
 
 
 def snapshot(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -154,10 +155,10 @@ def snapshot(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     cluster = cluster_of(ctx)
     tx = Transaction(**state["transactions"][-1])
     if tx.status == "refused":
-        return {"phase": "snapshot", "steps": step(state)}
+        return {"phase": "snapshot"}
     scope = set(ctx.namespaces) | {state["namespace"]}
     tx = txn.snapshot_and_guard(cluster, tx, scope)
-    out: dict[str, Any] = {"phase": "snapshot", "transactions": [tx.model_dump()], "steps": step(state)}
+    out: dict[str, Any] = {"phase": "snapshot", "transactions": [tx.model_dump()]}
     if tx.status == "refused":
         cluster.release_lock(tx.namespace, state["incident_id"])
         tx.ended_at = cluster.now()
@@ -173,7 +174,7 @@ def execute(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     tx = txn.apply_all(cluster, tx)
     actions = [Action(**a) for a in tx.actions]
     txn.settle(cluster, ctx, txn.refs_for(actions, tx.namespace))
-    return {"phase": "execute", "transactions": [tx.model_dump()], "steps": step(state)}
+    return {"phase": "execute", "transactions": [tx.model_dump()]}
 
 
 def _quiet_but_alerting(h: HealthReport) -> bool:
@@ -197,13 +198,24 @@ def _watch_recovery(cluster: Any, ctx: Context, ns: str, current: HealthReport, 
 
 
 def validate(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Measure the change and apply the TNR gate: commit it, or leave it open for Undo."""
+    return judge(state, runtime, gate=True)
+
+
+def judge(state: IncidentState, runtime: Runtime[Context], *, gate: bool) -> dict[str, Any]:
+    """Measure the last transaction's effect and record its TNR verdict.
+
+    With ``gate`` (STRATUS), a change that is still settling is watched while it recovers, and only a
+    ``commit`` verdict commits. Without it (the benchmark's baselines) the verdict is recorded but every
+    change is committed as it stands.
+    """
     ctx = context_of(runtime)
     cluster = cluster_of(ctx)
     tx = Transaction(**state["transactions"][-1])
     ns = state["namespace"]
     if tx.status == "crashed":
         tx.verdict, tx.verdict_reason = "crashed", "STRATUS stopped mid-transaction; undoing it on resume"
-        return {"phase": "validate", "transactions": [tx.model_dump()], "steps": step(state)}
+        return {"phase": "validate", "transactions": [tx.model_dump()]}
     before = HealthReport(**tx.health_before) if tx.health_before else assess(cluster, ctx, ns)
     after = assess(cluster, ctx, ns)
     waited = 0.0
@@ -214,13 +226,13 @@ def validate(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
         after = assess(cluster, ctx, ns)
     failed = [r for r in tx.results if not r.get("ok")]
     verdict, reason = tnr_verdict(before, after, tx.eps, ctx.delta, bool(after.unhealthy))
-    if verdict == "regression" and not failed and ctx.agent == "stratus" and \
+    if verdict == "regression" and not failed and gate and \
             unhealthy_components(after.unhealthy) <= unhealthy_components(before.unhealthy):
         # H dipped but nothing new broke: give a change that is still settling a bounded chance to
         # recover (its clients may sit in restart back-off) before judging it
         after, waited = _watch_recovery(cluster, ctx, ns, after, waited, until_h=before.H - tx.eps)
         verdict, reason = tnr_verdict(before, after, tx.eps, ctx.delta, bool(after.unhealthy))
-    if verdict == "commit" and after.unhealthy and not failed and ctx.agent == "stratus":
+    if verdict == "commit" and after.unhealthy and not failed and gate:
         # a good change is still taking effect (clients restarting, alerts clearing): watch it while it
         # makes progress instead of stacking another change on top, then judge the final state again
         after, waited = _watch_recovery(cluster, ctx, ns, after, waited)
@@ -229,11 +241,11 @@ def validate(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
         verdict, reason = "ineffective", f"an action failed: {failed[0].get('message', '')}"
     tx.health_after = after.model_dump()
     tx.verdict, tx.verdict_reason = verdict, reason
-    if ctx.agent != "stratus":
-        verdict = "commit"  # the baselines have no TNR gate
+    if not gate:
+        verdict = "commit"
     if verdict == "commit":
         tx.status, tx.ended_at = "committed", cluster.now()
         cluster.release_lock(ns, state["incident_id"])
     point = {"t": after.at, "H": after.H, "phase": "validate", "tx": tx.id, "verdict": tx.verdict}
     return {"phase": "validate", "transactions": [tx.model_dump()], "health_latest": after.model_dump(),
-            "health_history": [point], "steps": step(state)}
+            "health_history": [point]}

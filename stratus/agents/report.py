@@ -6,7 +6,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from stratus.agents.common import cluster_of, context_of, step
+from stratus.agents.common import cluster_of, context_of
 from stratus.context import Context
 from stratus.policies.rules import runbook_data
 from stratus.state import IncidentReport, IncidentState
@@ -57,7 +57,7 @@ def _report(state: IncidentState, runtime: Runtime[Context], escalated: bool) ->
         tnr_violation=violation, reasons=list(state.get("reflections") or []))
     out: dict[str, Any] = {"phase": "escalated" if escalated else ("resolved" if state.get("detected")
                                                                    else "no_incident"),
-                           "report": report.model_dump(), "steps": step(state)}
+                           "report": report.model_dump()}
     if final:
         out["health_latest"] = final.model_dump()
     return out

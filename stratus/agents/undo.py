@@ -10,7 +10,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from stratus.agents.common import cluster_of, context_of, step
+from stratus.agents.common import cluster_of, context_of
 from stratus.cluster.actions import Action
 from stratus.context import Context
 from stratus.state import HealthReport, IncidentState, Transaction
@@ -50,4 +50,4 @@ def undo(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     )
     point = {"t": restored.at, "H": restored.H, "phase": "undo", "tx": tx.id, "verdict": tx.verdict}
     return {"phase": "undo", "transactions": [tx.model_dump()], "reflections": [reflection],
-            "health_latest": restored.model_dump(), "health_history": [point], "steps": step(state)}
+            "health_latest": restored.model_dump(), "health_history": [point]}

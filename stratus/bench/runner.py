@@ -14,6 +14,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from stratus.api import invoke_graph, open_checkpointer
+from stratus.bench.baselines import GRAPHS
 from stratus.bench.noise import add_noise
 from stratus.bench.oracles import baseline, grade
 from stratus.bench.scenarios import Scenario, load_scenario
@@ -25,7 +26,7 @@ from stratus.twin.world import World
 WARM_UP_S = 300.0
 ALERT_WAIT_MAX_S = 600.0
 ALERT_POLL_S = 15.0
-AGENTS = ("stratus", "oneshot", "retry")
+AGENTS = tuple(GRAPHS)
 
 
 def _localization_ok(localized: list[str], expected: list[str]) -> bool:
@@ -67,8 +68,8 @@ def run_scenario(scenario: Scenario | str | Path, *, agent: str = "stratus", pol
         raise ValueError(f"--agent must be one of {', '.join(AGENTS)}, not {agent!r}")
     t0 = time.perf_counter()
     world, cluster, records, base, injected_at = prepared or prepare(sc)
-    ctx = context or Context(policy=policy, agent=agent, db=db)  # type: ignore[arg-type]
-    ctx.agent, ctx.policy, ctx.db = agent, policy, db  # type: ignore[assignment]
+    ctx = context or Context(policy=policy, db=db)  # type: ignore[arg-type]
+    ctx.policy, ctx.db = policy, db
     if agent == "oneshot":
         ctx.max_attempts = 1
     alerts = [a for a in world.firing() if a["labels"].get("alertname") != "Watchdog"]
@@ -76,10 +77,10 @@ def run_scenario(scenario: Scenario | str | Path, *, agent: str = "stratus", pol
     store = contextlib.nullcontext(checkpointer) if checkpointer is not None else open_checkpointer(db)
     with store as saver:  # one store for the whole run, so an approval can resume it
         result = invoke_graph(alerts, cluster=cluster, context=ctx, thread_id=thread, checkpointer=saver,
-                              on_update=on_update)
+                              on_update=on_update, build=GRAPHS[agent])
         while result.interrupted and approver is not None:
             result = invoke_graph(alerts, cluster=cluster, context=ctx, thread_id=thread, checkpointer=saver,
-                                  resume=approver(result.interrupt), on_update=on_update)
+                                  resume=approver(result.interrupt), on_update=on_update, build=GRAPHS[agent])
     txs = result.transactions
     committed = [t for t in txs if t["status"] == "committed"]
     mitigated, notes = grade(world, cluster, records, base, ctx, changed=bool(committed))

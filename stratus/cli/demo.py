@@ -89,7 +89,7 @@ def demo(
     timeline.line("alerts", f"{len(alerts)} firing: {escape(', '.join(names)) or 'none'}")
     with open_checkpointer(db) as saver:
         try:
-            row = run_scenario(sc, agent=ctx.agent, policy=ctx.policy, db=db, context=ctx, on_update=timeline,
+            row = run_scenario(sc, policy=ctx.policy, db=db, context=ctx, on_update=timeline,
                                approver=ask_approval, prepared=prepared, thread_id=thread_id,
                                checkpointer=saver)
         except unavailable() as exc:

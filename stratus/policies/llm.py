@@ -1,6 +1,6 @@
 """The LLM policy: Detection, Diagnosis and Mitigation as bounded tool-calling loops on a chat model.
 
-Same interface as ``RulesPolicy`` so the graph (TNR, undo, retries) is unchanged. The model starts from
+A ``Policy`` (``stratus.policies.base``) like ``RulesPolicy``, so the graph (TNR, undo, retries) is unchanged. The model starts from
 the analyzers' findings (evidence first), investigates with read-only, bounded, redacted tools, and
 answers through a final-answer tool validated by pydantic. Plans are kubectl commands that must pass
 ``kubectl.parse`` and the guard. Every loop is capped (steps, calls, tokens, seconds) and ends with
@@ -24,10 +24,11 @@ from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, Field, ValidationError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from stratus.agents import prompts
 from stratus.cluster.actions import Action
 from stratus.cluster.base import Cluster
 from stratus.context import Context
+from stratus.policies import prompts
+from stratus.policies.base import PolicyStop
 from stratus.policies.rules import RulesPolicy, runbook_data
 from stratus.state import Finding, Hypothesis, Plan, TriedPlans
 from stratus.tools import telemetry as tt
@@ -39,7 +40,7 @@ TYPES = ("Misconfiguration", "Code Defect", "Authentication Issue", "Network/Sto
          "Dependency Problem")
 
 
-class LLMStop(RuntimeError):
+class LLMStop(PolicyStop):
     """The LLM cannot go on for this incident; the graph escalates with this message."""
 
 
@@ -176,6 +177,7 @@ def _nl2kubectl_examples() -> list[dict[str, str]]:
 # --- the policy ------------------------------------------------------------------------------
 class LLMPolicy:
     name = "llm"
+    plans_need_review = True
 
     def __init__(self, ctx: Context, usage: dict[str, Any] | None = None) -> None:
         usage = usage or {}

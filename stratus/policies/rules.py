@@ -76,8 +76,15 @@ class RulesPolicy:
     """The offline policy used by the graph's diagnose and plan_mitigation nodes."""
 
     name = "rules"
+    plans_need_review = False
 
-    def diagnose(self, cluster: Cluster, namespace: str) -> tuple[list[Finding], list[Hypothesis], View]:
+    def confirm(self, cluster: Cluster, namespace: str, alerts: list[dict[str, Any]],
+                health: dict[str, Any]) -> None:
+        """No second opinion: the telemetry decides alone."""
+        return None
+
+    def diagnose(self, cluster: Cluster, namespace: str, reflections: list[str] | None = None) -> \
+            tuple[list[Finding], list[Hypothesis], View]:
         view, findings = run_all(cluster, namespace)
         return findings, rank(findings, view), view
 
@@ -112,3 +119,6 @@ class RulesPolicy:
                 if plan.key not in tried:
                     return plan
         return None
+
+    def usage(self) -> dict[str, Any]:
+        return {}

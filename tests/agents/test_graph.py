@@ -2,7 +2,7 @@
 human approval interrupts before any mutation, and budgets end in escalation instead of loops.
 
 A policy double (a ``RulesPolicy`` subclass whose first plan is harmful) stands in for a reasoning
-mistake; it is swapped in where ``policy_of`` looks the policy up.
+mistake; it is passed in as ``Context.policy``.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-import stratus.policies.rules as rules
 from stratus.api import invoke_graph
 from stratus.cluster.mutate import clean_manifest
 from stratus.context import Context
 from stratus.graph import build_graph
+from stratus.policies.base import Policy
+from stratus.policies.rules import RulesPolicy
 from stratus.state import Hypothesis, Plan, TriedPlans
 from stratus.tools.kubectl import parse
 from stratus.twin.faults import inject
@@ -26,10 +27,11 @@ ENTRY_DOWN = f"kubectl scale deployment/frontend -n {NS} --replicas=0"
 BAD_IMAGE = f"kubectl set image deployment/user -n {NS} hotel-reserv-user=yinfangchen/hotelreservation:nope"
 
 
-class HarmfulFirstPolicy(rules.RulesPolicy):
+class HarmfulFirstPolicy(RulesPolicy):
     """Proposes ``harm`` first (a confident but harmful plan), then behaves like the rules policy."""
 
-    harm = ENTRY_DOWN
+    def __init__(self, harm: str = ENTRY_DOWN) -> None:
+        self.harm = harm
 
     def next_plan(self, cluster: Any, namespace: str, hypotheses: list[Hypothesis], tried: TriedPlans,
                   *args: Any, **kwargs: Any) -> Any:
@@ -40,14 +42,6 @@ class HarmfulFirstPolicy(rules.RulesPolicy):
         if harm.key not in tried:
             return harm
         return super().next_plan(cluster, namespace, hypotheses, tried, *args, **kwargs)
-
-
-@pytest.fixture
-def harmful_policy(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Install the double with a given harmful command (policy_of imports RulesPolicy at call time)."""
-    def install(command: str = ENTRY_DOWN) -> None:
-        monkeypatch.setattr(rules, "RulesPolicy", type("Harmful", (HarmfulFirstPolicy,), {"harm": command}))
-    return install
 
 
 def faulty(world: Any, helpers: Any, fault: str, target: str) -> list[dict[str, Any]]:
@@ -73,12 +67,11 @@ def history_nodes(saver: Any, thread_id: str) -> list[str]:
     ("service_target_port", "geo", ENTRY_DOWN, "H fell"),
 ], ids=["entry point down", "unrelated image broken", "entry point down on a low-H incident"])
 def test_harmful_first_plan_is_undone_then_the_incident_resolves(
-        fault: str, target: str, harm: str, why: str, harmful_policy: Any, world: Any, cluster: Any,
-        twin_helpers: Any) -> None:
-    harmful_policy(harm)
+        fault: str, target: str, harm: str, why: str, world: Any, cluster: Any, twin_helpers: Any) -> None:
     alerts = faulty(world, twin_helpers, fault, target)
     saver = InMemorySaver()
-    result = invoke_graph(alerts, cluster=cluster, context=Context(db=":memory:"), checkpointer=saver)
+    result = invoke_graph(alerts, cluster=cluster, context=Context(db=":memory:", policy=HarmfulFirstPolicy(harm)),
+                          checkpointer=saver)
 
     first = result.transactions[0]
     assert first["kubectl"] == [harm]
@@ -106,15 +99,64 @@ def test_harmful_first_plan_is_undone_then_the_incident_resolves(
     assert [p["phase"] for p in result.health_history].count("undo") == 1
 
 
-def test_attempt_budget_escalates_after_the_undo(harmful_policy: Any, world: Any, cluster: Any,
-                                                 twin_helpers: Any) -> None:
-    harmful_policy(ENTRY_DOWN)
+def test_attempt_budget_escalates_after_the_undo(world: Any, cluster: Any, twin_helpers: Any) -> None:
     alerts = faulty(world, twin_helpers, "crashing_image", "geo")
-    result = invoke_graph(alerts, cluster=cluster, context=Context(db=":memory:", max_attempts=1))
+    ctx = Context(db=":memory:", max_attempts=1, policy=HarmfulFirstPolicy(ENTRY_DOWN))
+    result = invoke_graph(alerts, cluster=cluster, context=ctx)
     assert result.outcome == "escalated"
     assert [t["status"] for t in result.transactions] == ["undone"]
     assert "Escalated" in result.summary
     assert cluster.get("Deployment", "frontend", NS)["spec"]["replicas"] == 1, "the harm was undone"
+
+
+UNDONE_THEN_FIXED = ["detect", "diagnose", "plan_mitigation", "begin", "snapshot", "execute", "validate", "undo",
+                     "diagnose", "plan_mitigation", "begin", "snapshot", "execute", "validate", "report"]
+
+
+@pytest.mark.parametrize(("max_steps", "ran"), [
+    (8, UNDONE_THEN_FIXED[:8] + ["escalate"]),  # 8 nodes run when Undo's router looks: over budget
+    (9, UNDONE_THEN_FIXED[:10] + ["escalate"]),  # caught at the next check, after plan_mitigation
+    (10, UNDONE_THEN_FIXED[:10] + ["escalate"]),
+    (11, UNDONE_THEN_FIXED),  # the second transaction resolves the incident before any check fails
+])
+def test_step_budget_escalates_at_the_first_check_past_max_steps(
+        max_steps: int, ran: list[str], world: Any, cluster: Any, twin_helpers: Any) -> None:
+    alerts = faulty(world, twin_helpers, "crashing_image", "geo")
+    nodes: list[str] = []
+    ctx = Context(db=":memory:", max_steps=max_steps, policy=HarmfulFirstPolicy(ENTRY_DOWN))
+    result = invoke_graph(alerts, cluster=cluster, context=ctx, on_update=lambda node, _u: nodes.append(node))
+    assert nodes == ran
+    assert result.steps == len(ran)
+    assert result.outcome == ("resolved" if ran[-1] == "report" else "escalated")
+
+
+def test_step_budget_counts_across_an_approval_resume(world: Any, cluster: Any, twin_helpers: Any) -> None:
+    """LangGraph counts steps per run; the incident's budget spans the runs before and after a resume."""
+    alerts = faulty(world, twin_helpers, "scale_to_zero", "profile")
+    saver = InMemorySaver()
+    ctx = Context(db=":memory:", approval="always", max_steps=6)
+    nodes: list[str] = []
+    kw: dict[str, Any] = {"cluster": cluster, "context": ctx, "checkpointer": saver, "thread_id": "inc-budget",
+                          "on_update": lambda node, _u: nodes.append(node)}
+    assert invoke_graph(alerts, **kw).interrupted
+    result = invoke_graph(alerts, resume="reject", **kw)
+    assert nodes == ["detect", "diagnose", "plan_mitigation", "approve", "diagnose", "plan_mitigation", "escalate"]
+    assert result.outcome == "escalated" and result.steps == 7
+
+
+def test_a_policy_factory_builds_the_policy_for_each_node_run(world: Any, cluster: Any,
+                                                             twin_helpers: Any) -> None:
+    alerts = faulty(world, twin_helpers, "scale_to_zero", "profile")
+    built: list[dict[str, Any]] = []
+
+    def factory(ctx: Context, state: Any) -> Policy:
+        built.append(dict(state))
+        return RulesPolicy()
+
+    result = invoke_graph(alerts, cluster=cluster, context=Context(db=":memory:", policy=factory))
+    assert result.outcome == "resolved"
+    assert len(built) == 3 and all(s["namespace"] == NS for s in built)  # detect, diagnose, plan_mitigation
+    assert isinstance(HarmfulFirstPolicy(), Policy)
 
 
 def test_crash_mid_transaction_is_undone_on_resume(tmp_path: Any, world: Any, cluster: Any,

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
-from stratus.agents import prompts
 from stratus.api import invoke_graph
 from stratus.bench.runner import run_scenario
 from stratus.context import Context
+from stratus.policies import prompts
 from stratus.policies.llm import LLMPolicy
 from stratus.policies.rules import runbook_data
 from stratus.policies.scripted import EvidenceFollowingModel, ScriptedChatModel, follow_evidence, tool_call
