@@ -12,11 +12,14 @@ import copy
 import json
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from stratus.bench.oracles import ORACLES, TOUCHES, baseline, grade
+from stratus.bench.runner import prepare
+from stratus.bench.scenarios import load_scenario
 from stratus.cluster.actions import Action
 from stratus.context import Context
 from stratus.tools.kubectl import parse
@@ -26,6 +29,7 @@ from stratus.twin.faults import REGISTRY, inject
 from stratus.twin.world import World
 
 NS = "test-hotel-reservation"
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 SYMPTOM_S = 60.0  # after injection: the fault has taken hold (rollouts started, clients restarted)
 SETTLE_S = 30.0  # after a wrong or blunt fix: enough for the cluster to act on it
 RECOVERY_S = 360.0  # after the right fix: rollouts finish and the health window is clean again
@@ -372,3 +376,11 @@ def test_a_deleted_target_is_a_failure_with_the_error_noted(warmed: World) -> No
     assert not mitigated
     assert notes[0].startswith("crashing_image@geo: grader error: NotFound")
     assert "collateral: Deployment geo was deleted" in notes
+
+
+def test_distractors_are_part_of_the_baseline() -> None:
+    """Noise (an allow-all NetworkPolicy, an evicted pod) is the world the agent is handed, not its damage."""
+    world, cluster, records, base, _ = prepare(load_scenario(SCENARIOS / "hotel-noop-high.yaml"))
+    assert world.store.list("NetworkPolicy", world.namespace), "the high-noise control adds a NetworkPolicy"
+    mitigated, notes = grade(world, cluster, records, base, Context(db=":memory:"), changed=False)
+    assert mitigated, notes
