@@ -1,4 +1,8 @@
-"""Checkpoints in PostgreSQL (DESIGN §10, shared deployments), against the real local server."""
+"""Checkpoints in PostgreSQL (DESIGN §10, shared deployments), against the real local server.
+
+Skipped when no server answers at ``STRATUS_TEST_PG_DSN``; CI (``.ci/run``) sets up the server, the role
+and the database and sets ``STRATUS_REQUIRE_PG=1``, which turns that skip into a failure.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from stratus.api import invoke_graph, open_checkpointer
@@ -18,12 +23,24 @@ from stratus.graph import build_graph
 from stratus.twin.cluster import TwinCluster
 from stratus.twin.faults import inject
 
-DSN = os.environ.get("STRATUS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+DSN = os.environ.get("STRATUS_TEST_PG_DSN", "postgresql://stratus:stratus@127.0.0.1:5432/stratus_test")
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="module")
+def reachable() -> None:
+    """Skip (fail under ``STRATUS_REQUIRE_PG=1``) when the server cannot be reached at ``DSN``."""
+    try:
+        psycopg.connect(DSN, connect_timeout=5).close()
+    except psycopg.OperationalError as exc:
+        why = f"PostgreSQL not reachable at DSN {DSN}: start it or set STRATUS_TEST_PG_DSN ({exc})"
+        if os.environ.get("STRATUS_REQUIRE_PG") == "1":
+            pytest.fail(why + "; STRATUS_REQUIRE_PG=1 requires it", pytrace=False)
+        pytest.skip(why)
+
+
 @pytest.fixture
-def thread_id() -> Any:
+def thread_id(reachable: None) -> Any:
     tid = f"pg-test-{uuid.uuid4().hex[:10]}"
     yield tid
     with open_checkpointer(DSN) as saver:

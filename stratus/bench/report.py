@@ -47,17 +47,17 @@ def _agents(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def agent_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Metrics for one agent's rows."""
+    """Metrics for one agent's rows. A run that errored stays in every denominator as a failure."""
     ok = [r for r in rows if not r.get("error")]
-    faulty = [r for r in ok if fault_type(r) != CONTROL]
-    controls = [r for r in ok if fault_type(r) == CONTROL]
+    faulty = [r for r in rows if fault_type(r) != CONTROL]
+    controls = [r for r in rows if fault_type(r) == CONTROL]
     mitigated = [r for r in faulty if r.get("mitigated")]
     return {
         "n": len(rows),
         "n_fault": len(faulty),
         "n_control": len(controls),
         "errors": len(rows) - len(ok),
-        "detection_accuracy": _rate(r.get("detection_correct") for r in ok),
+        "detection_accuracy": _rate(r.get("detection_correct") for r in rows),
         "localization_accuracy": _rate(r.get("localization_correct") for r in faulty),
         "analysis_accuracy": _rate(r.get("analysis_correct") is True for r in faulty),
         "mitigation_rate": _rate(r.get("mitigated") for r in faulty),
@@ -80,7 +80,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for t in types:
         by_fault[t] = {}
         for a in agents:
-            sel = [r for r in rows if r["agent"] == a and fault_type(r) == t and not r.get("error")]
+            sel = [r for r in rows if r["agent"] == a and fault_type(r) == t]
             if sel:
                 by_fault[t][a] = {"n": len(sel), "mitigated": sum(bool(r.get("mitigated")) for r in sel),
                                   "rate": _rate(r.get("mitigated") for r in sel),
@@ -141,8 +141,9 @@ def render_markdown(summary: dict[str, Any], chart: str | None = None, command: 
               f"policy {', '.join(summary['policies'])}.", "", "## Per agent", "", agent_table_md(summary), "",
               "Detection is graded on every run; localisation, analysis and mitigation on fault scenarios; "
               "\"controls ok\" is the share of no-fault controls left healthy with no committed change. "
-              "Mitigation is decided by the benchmark's oracle (the injected cause is gone and the "
-              "application is healthy), not by the agent's own report.", "",
+              "Mitigation is decided by the benchmark's oracle (the injected cause is gone, the "
+              "application is healthy and nothing the fix did not need was changed), not by the agent's own "
+              "report. A run that errored counts as a failure.", "",
               "## Mitigated per fault type (mitigated/runs)", "", fault_table_md(summary), ""]
     if chart:
         parts += [f"![mitigation rate per fault type]({chart})", ""]

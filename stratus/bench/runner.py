@@ -42,10 +42,10 @@ def prepare(sc: Scenario) -> tuple[World, TwinCluster, list[dict[str, Any]], dic
     world = World(sc.app, seed=sc.seed, namespace=sc.namespace)
     cluster = TwinCluster(world)
     world.warm_up(WARM_UP_S)
+    add_noise(world, sc.noise, sc.seed)  # before the baseline: distractors are not damage done by the agent
     base = baseline(world)
     injected_at = world.clock.now
     records = [inject(world, f.type, f.target, f.params) for f in sc.faults]
-    add_noise(world, sc.noise, sc.seed)
     while world.clock.now - injected_at < ALERT_WAIT_MAX_S:
         world.advance(ALERT_POLL_S)
         if [a for a in world.firing() if a["labels"].get("alertname") != "Watchdog"]:

@@ -1,22 +1,30 @@
-"""NL2Kubectl: the in-context examples are valid, and translation is guarded, repaired once, then refused."""
+"""NL2Kubectl: the in-context examples are valid and give no scenario away, and translation is guarded,
+repaired once, then refused."""
 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
+from stratus.bench.scenarios import load_dir
 from stratus.context import Context
 from stratus.policies.llm import LLMPolicy, _nl2kubectl_examples
 from stratus.policies.scripted import ScriptedChatModel, tool_call
 from stratus.state import Hypothesis
 from stratus.tools.kubectl import guard, parse, render
+from stratus.twin.faults import inject
+from stratus.twin.world import World
 
 NS = "test-hotel-reservation"
 ALLOWED = {NS}
 EXAMPLES = _nl2kubectl_examples()
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+VOCABULARY_KEYS = {"role", "kind"}  # Mongo role names and Kubernetes kinds are notation, not answers
 
 
 def _policy(*replies: Any) -> tuple[LLMPolicy, ScriptedChatModel]:
@@ -39,6 +47,52 @@ def test_every_example_parses_and_passes_the_guard(example: dict[str, str]) -> N
         action.model_dump(exclude={"reason"})
     verdict = guard(command, allowed_namespaces=ALLOWED)
     assert verdict.allowed, verdict.reason
+
+
+def _values(node: Any, key: str = "") -> set[str]:
+    """Every string (3+ characters) and port-sized number in an injection record, as text."""
+    if key in VOCABULARY_KEYS:
+        return set()
+    if isinstance(node, dict):
+        return set().union(*(_values(v, k) for k, v in node.items()))
+    if isinstance(node, list):
+        return set().union(*(_values(v, key) for v in node))
+    if isinstance(node, bool) or node is None:
+        return set()
+    if isinstance(node, int):
+        return {str(node)} if node >= 100 else set()
+    return {str(node)} if len(str(node)) >= 3 else set()
+
+
+def _scenario_answers() -> dict[str, set[str]]:
+    """Per scenario: its namespace, its targets and every value its injectors recorded."""
+    out = {}
+    for _, sc in load_dir(SCENARIOS):
+        world = World(sc.app, seed=sc.seed, namespace=sc.namespace)
+        values = {world.namespace}
+        for f in sc.faults:
+            values |= {f.target} | _values(inject(world, f.type, f.target, f.params))
+        out[sc.id] = values - {""}
+    return out
+
+
+def _example_text(example: dict[str, str]) -> list[str]:
+    """The intent and every value of the parsed command (not the JS or kubectl syntax around them)."""
+    action = parse(example["kubectl"].replace("NS", NS)).model_dump(exclude={"namespace"})
+    return [example["intent"], *sorted(_values(action))]
+
+
+def test_examples_give_no_scenario_away() -> None:
+    answers = _scenario_answers()
+    assert len(answers) >= 40 and "geo" in answers["hotel-geo-env-misconfig"]
+    leaks = []
+    for example in EXAMPLES:
+        texts = _example_text(example)
+        for sid, values in answers.items():
+            for v in values:
+                pattern = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(v)}(?![A-Za-z0-9_])", re.IGNORECASE)
+                leaks += [f"{example['intent']!r} mentions {v!r} of {sid}" for t in texts if pattern.search(t)]
+    assert not leaks, "\n".join(sorted(set(leaks)))
 
 
 def test_examples_are_shown_with_the_real_namespace() -> None:

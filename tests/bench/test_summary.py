@@ -1,0 +1,31 @@
+"""Benchmark aggregation: a run that errored (in the agent or the grader) is a failure, never a run
+missing from the denominators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stratus.bench.report import render_markdown, summarize
+
+
+def _row(scenario: str, fault: str | None, mitigated: bool, **extra: Any) -> dict[str, Any]:
+    return {"scenario": scenario, "agent": "stratus", "policy": "rules", "faults": [fault] if fault else [],
+            "mitigated": mitigated, "detection_correct": True, **extra}
+
+
+def test_errored_runs_count_as_failures() -> None:
+    rows = [_row("a", "scale_to_zero@rate", True), _row("b", "scale_to_zero@geo", True),
+            {"scenario": "c", "agent": "stratus", "policy": "rules", "faults": ["scale_to_zero@user"],
+             "mitigated": False, "error": "RuntimeError('boom')"},
+            _row("d", None, True),
+            {"scenario": "e", "agent": "stratus", "policy": "rules", "faults": [], "mitigated": False,
+             "error": "RuntimeError('boom')"}]
+    summary = summarize(rows)
+    s = summary["agents"]["stratus"]
+    assert (s["n"], s["n_fault"], s["n_control"], s["errors"]) == (5, 3, 2, 2)
+    assert s["mitigation_rate"] == round(2 / 3, 4)
+    assert s["control_correct"] == 0.5
+    assert s["detection_accuracy"] == 0.6
+    assert summary["by_fault_type"]["scale_to_zero"]["stratus"] == {"n": 3, "mitigated": 2,
+                                                                    "rate": round(2 / 3, 4), "rollbacks": 0}
+    assert "A run that errored counts as a failure." in render_markdown(summary)
