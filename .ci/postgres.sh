@@ -14,6 +14,10 @@ if ! command -v pg_ctlcluster >/dev/null 2>&1; then
   echo "ci: PostgreSQL is not installed (pg_ctlcluster missing); tests/test_postgres.py is required" >&2
   exit 1
 fi
+if ! compgen -G "/etc/postgresql/*/main" >/dev/null; then
+  # packages installed without a cluster: create the default one
+  pg_createcluster "$(ls /usr/lib/postgresql | sort -n | tail -1)" main
+fi
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   for v in /etc/postgresql/*; do
     pg_ctlcluster --skip-systemctl-redirect "$(basename "$v")" main start || true
