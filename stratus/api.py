@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
@@ -104,9 +105,9 @@ def open_checkpointer(db: str) -> Iterator[BaseCheckpointSaver]:
     if db.startswith(("postgres://", "postgresql://")):
         from langgraph.checkpoint.postgres import PostgresSaver
 
-        with PostgresSaver.from_conn_string(db) as saver:
-            saver.setup()
-            yield saver
+        with PostgresSaver.from_conn_string(db) as pg_saver:
+            pg_saver.setup()
+            yield pg_saver
         return
     from langgraph.checkpoint.sqlite import SqliteSaver
 
@@ -121,7 +122,7 @@ def open_checkpointer(db: str) -> Iterator[BaseCheckpointSaver]:
         conn.close()
 
 
-def _steps_used(saver: BaseCheckpointSaver, config: dict[str, Any], step: int) -> int:
+def _steps_used(saver: BaseCheckpointSaver, config: RunnableConfig, step: int) -> int:
     """Nodes a thread has run: its last checkpoint's step less the checkpoints ``update_state`` wrote."""
     return step - sum(1 for _ in saver.list(config, filter={"source": "update"}))
 
@@ -170,7 +171,7 @@ def invoke_graph(alerts: Any, *, cluster: Any = None, context: Context | None = 
     namespace = next((a.namespace for a in parsed if a.namespace), None) \
         or (ctx.namespaces[0] if ctx.namespaces else getattr(ctx.cluster, "namespace", "default"))
     incident_id = thread_id or incident_id_for(parsed)
-    config: dict[str, Any] = {"configurable": {"thread_id": incident_id}}
+    config: RunnableConfig = {"configurable": {"thread_id": incident_id}}
     with contextlib.ExitStack() as stack:
         saver = checkpointer or stack.enter_context(open_checkpointer(ctx.db))
         graph = build(checkpointer=saver)

@@ -93,7 +93,7 @@ class Context:
             if f.name in ("db", "cluster", "chat_model"):
                 continue
             explicit = getattr(self, f.name)
-            default = f.default if f.default is not f.default_factory else None  # type: ignore[misc]
+            default = f.default if f.default is not f.default_factory else None
             if explicit == default:
                 setattr(self, f.name, _env(f.name, explicit))
         if self.approval not in ("auto", "never", "risky", "always"):

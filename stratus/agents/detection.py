@@ -26,7 +26,7 @@ def detect(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     intake: dict[str, Any] = {}
     ns = state.get("namespace") or next(
         (a.get("labels", {}).get("namespace") for a in state.get("alerts") or [] if a.get("labels", {}).get("namespace")),
-        None) or (ctx.namespaces[0] if ctx.namespaces else getattr(cluster, "namespace", "default"))
+        "") or (ctx.namespaces[0] if ctx.namespaces else getattr(cluster, "namespace", "default"))
     if not state.get("namespace"):
         intake["namespace"] = ns
     if not state.get("incident_id"):

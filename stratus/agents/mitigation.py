@@ -116,7 +116,7 @@ def approve(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Ask a human. Everything before ``interrupt`` is read-only, so a resumed run can repeat it."""
     ctx = context_of(runtime)
     cluster = cluster_of(ctx)
-    items = []
+    items: list[dict[str, Any]] = []
     for a in (Action(**x) for x in state["plan"]):
         dry = cluster.apply(a, dry_run=True)
         items.append({"kubectl": render(a), "dry_run": dry.message, "dry_run_ok": dry.ok,

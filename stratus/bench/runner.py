@@ -68,7 +68,7 @@ def run_scenario(scenario: Scenario | str | Path, *, agent: str = "stratus", pol
         raise ValueError(f"--agent must be one of {', '.join(AGENTS)}, not {agent!r}")
     t0 = time.perf_counter()
     world, cluster, records, base, injected_at = prepared or prepare(sc)
-    ctx = context or Context(policy=policy, db=db)  # type: ignore[arg-type]
+    ctx = context or Context(policy=policy, db=db)
     ctx.policy, ctx.db = policy, db
     if agent == "oneshot":
         ctx.max_attempts = 1

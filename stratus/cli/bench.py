@@ -39,7 +39,7 @@ def _run(sc: Scenario, agent: str, policy: str, db: str, approve: bool = False,
 
     try:
         if approve:
-            ctx = Context(policy=policy, db=db, approval="always")  # type: ignore[arg-type]
+            ctx = Context(policy=policy, db=db, approval="always")
             return run_scenario(sc, agent=agent, policy=policy, db=db, context=ctx,
                                 approver=lambda payload: ask_approval(payload, prompt_on))
         return run_scenario(sc, agent=agent, policy=policy, db=db)

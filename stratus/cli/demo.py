@@ -69,7 +69,7 @@ def demo(
     db = db or default_db()
     ctx = Context(db=db)
     if policy is not None:
-        ctx.policy = policy  # type: ignore[assignment]
+        ctx.policy = policy
     if approve:
         ctx.approval = "always"
     console.print(f"[bold]STRATUS demo[/]: HotelReservation twin (seed {seed}), fault [bold]{fault}[/] on "

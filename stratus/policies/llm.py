@@ -109,7 +109,7 @@ def make_chat_model(ctx: Context) -> Any:
     if os.environ.get("AZURE_OPENAI_ENDPOINT") and not ctx.base_url:
         from langchain_openai import AzureChatOpenAI
 
-        return AzureChatOpenAI(azure_deployment=ctx.model, api_key=key,  # type: ignore[arg-type]
+        return AzureChatOpenAI(azure_deployment=ctx.model, api_key=key,
                                api_version=os.environ.get("OPENAI_API_VERSION", "2024-10-21"),
                                temperature=ctx.temperature, timeout=ctx.llm_timeout_s, max_retries=0)
     if not key and not ctx.base_url:
@@ -117,7 +117,7 @@ def make_chat_model(ctx: Context) -> Any:
                              "pointing at an OpenAI-compatible server (vLLM, Ollama, llama.cpp)")
     from langchain_openai import ChatOpenAI
 
-    return ChatOpenAI(model=ctx.model, base_url=ctx.base_url, api_key=key or "not-needed",  # type: ignore[arg-type]
+    return ChatOpenAI(model=ctx.model, base_url=ctx.base_url, api_key=key or "not-needed",
                       temperature=ctx.temperature, timeout=ctx.llm_timeout_s, max_retries=0)
 
 
@@ -327,11 +327,12 @@ class LLMPolicy:
     def _evidence(self, cluster: Cluster, ns: str) -> tuple[str, list[Finding], list[Hypothesis], View]:
         findings, hyps, view = self.rules.diagnose(cluster, ns)
         order = {"critical": 0, "warning": 1, "info": 2}
-        rank = {}
+        rank: dict[str, int] = {}
         for i, h in enumerate(hyps):
             rank.setdefault(h.component, i)
         findings.sort(key=lambda f: (rank.get(f.component or "", len(hyps)), order.get(f.severity, 3)))
-        lines, ids_of = [], {}
+        lines: list[str] = []
+        ids_of: dict[str | None, list[str]] = {}
         for i, f in enumerate(findings[: self.ctx.llm_max_evidence], 1):
             eid = f"E{i}"
             text = f"[{f.severity}] {f.signal} @ {f.component}: {tt.redact_text(f.summary)[:200]}"

@@ -29,4 +29,4 @@ def finding(source: str, subject: str, summary: str, component: str | None, sign
             severity: str = "warning", evidence: list[str] | None = None, **data: Any) -> Finding:
     """One ``Finding``; keyword arguments beyond the named ones become its ``data`` facts."""
     return Finding(source=source, subject=subject, summary=summary, component=component, signal=signal,
-                   severity=severity, evidence=evidence or [], data=data)  # type: ignore[arg-type]
+                   severity=severity, evidence=evidence or [], data=data)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
+from typing import Literal, overload
 
 from stratus.tools.kubectl.tables import DANGEROUS_FLAGS, INTERACTIVE_REASON
 
@@ -176,6 +177,10 @@ def scan(args: list[str], spec: dict[str, tuple[str | None, bool]], *, dashdash:
     return out
 
 
+@overload
+def one(s: Scan, name: str, flag: str, required: Literal[True]) -> str: ...
+@overload
+def one(s: Scan, name: str, flag: str, required: bool = False) -> str | None: ...
 def one(s: Scan, name: str, flag: str, required: bool = False) -> str | None:
     """The single value of a flag (repeats must agree), or None when absent and not required."""
     vals = s.opts.get(name, [])

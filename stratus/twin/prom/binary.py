@@ -11,6 +11,8 @@ Division, modulo and power answer NaN and infinities the way Go's float arithmet
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 from .engine import Node
 from .value import PromQLError, distinct, drop_name, exec_error, label_key, labels_str
@@ -52,7 +54,10 @@ def _pow(a, b):
         return _NAN
 
 
-_ARITH_FN = {
+# a sample function: arithmetic answers a float, a comparison a bool
+SampleFn = Callable[[Any, Any], Any]
+
+_ARITH_FN: dict[str, SampleFn] = {
     "+": lambda a, b: a + b,
     "-": lambda a, b: a - b,
     "*": lambda a, b: a * b,
@@ -61,7 +66,7 @@ _ARITH_FN = {
     "^": _pow,
     "atan2": math.atan2,
 }
-_CMP_FN = {
+_CMP_FN: dict[str, SampleFn] = {
     "==": lambda a, b: a == b,
     "!=": lambda a, b: a != b,
     ">": lambda a, b: a > b,
@@ -103,6 +108,7 @@ class Binary(Node):
         self.mset = frozenset(self.mlabels) | {"__name__"}
         self.include = include
         self.is_cmp = op in _CMP
+        self.fn: SampleFn | None  # None for set operators, which match labels and compute nothing
         if op in _ARITH:
             self.fn = _ARITH_FN[op]
         elif op in _CMP:
@@ -133,6 +139,7 @@ class Binary(Node):
         r_scalar = isinstance(rv, float)
         fn = self.fn
         if l_scalar and r_scalar:
+            assert fn is not None, "the parser rejects set operators between scalars"
             r = fn(lv, rv)
             if self.is_cmp:
                 return 1.0 if r else 0.0
@@ -145,7 +152,8 @@ class Binary(Node):
 
     def _vs(self, lv, rv, r_scalar):
         fn = self.fn
-        out = []
+        assert fn is not None, "the parser rejects set operators with a scalar side"
+        out: list[tuple[dict, Any]] = []
         app = out.append
         if r_scalar:
             vec, s = lv, rv
@@ -218,6 +226,7 @@ class Binary(Node):
                 )
             one_map[sig] = (lab, v)
         fn = self.fn
+        assert fn is not None, "set operators are answered by _set"
         is_cmp = self.is_cmp
         ret_bool = self.bool
         simple = card == ONE_TO_ONE and not self.mlabels and not self.include

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
+from typing import Any
 
-from ..tsdb import TSDB, Series
+from ..tsdb import TSDB, Labels, Series
 from .value import Matrix, PromQLError, String, distinct, drop_name, label_key
 
 LOOKBACK_DELTA = 300.0
@@ -61,6 +63,9 @@ class Cached:
     """Mixin: memoise ``_ev`` per (canonical expression, t, lookback) in the context's cache."""
 
     __slots__ = ()
+    # supplied by the node class the mixin is combined with
+    ckey: str
+    _ev: Callable[[Ctx, float], Any]
 
     def ev(self, ctx, t):
         c = ctx.cache
@@ -175,7 +180,7 @@ class VectorSel(Node):
         self.name = name
         self.matchers = matchers
         self.at, self.offset = at, offset
-        self._cache = None
+        self._cache: tuple[int, int, list[Series]] | None = None
         # labels for absent(): equality matchers (excluding __name__), dropped if a label repeats
         eq: dict[str, str] = {}
         seen: set[str] = set()
@@ -214,7 +219,7 @@ class VectorSel(Node):
     def ev(self, ctx, t):
         t = ref_time(self.at, self.offset, ctx, t) if (self.at is not None or self.offset) else t
         lb = ctx.lookback
-        out = []
+        out: list[tuple[Labels, float]] = []
         app = out.append
         for s in self.select(ctx.db):
             v = s.value_at(t, lb)

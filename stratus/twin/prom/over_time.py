@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 
+from ..tsdb import Labels
 from .engine import Ctx, MatrixSel, ref_time
 from .functions import function
 from .stats import quantile, variance
@@ -67,7 +68,7 @@ def _extrapolated_sel(msel: MatrixSel, ctx: Ctx, t: float, is_counter: bool, is_
     rng = msel.range
     re_ = ref_time(vsel.at, vsel.offset, ctx, t) if (vsel.at is not None or vsel.offset) else t
     rs = re_ - rng
-    out = []
+    out: list[tuple[Labels, float]] = []
     app = out.append
     for s in vsel.select(ctx.db):
         ts = s.ts

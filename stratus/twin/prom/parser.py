@@ -120,7 +120,9 @@ def _conv(e) -> Node:
     if isinstance(e, _pp.SubqueryExpr):
         at, offset = _at_offset(e.at, e.offset)
         step = e.step.total_seconds() if e.step is not None else None
-        return Subquery(_conv(e.expr), e.range.total_seconds(), step, at, offset)
+        # the stub marks range Optional, but promql-parser's SubqueryExpr always has one (Duration)
+        rng = e.range.total_seconds()  # type: ignore[union-attr]
+        return Subquery(_conv(e.expr), rng, step, at, offset)
     raise PromQLError(f'invalid parameter "query": unsupported expression node {type(e).__name__}')
 
 

@@ -348,7 +348,7 @@ class RuleEvaluator:
         ``active_only`` is False: those carry their resolve time as ``endsAt``). Sorted by fingerprint.
         """
         now = self.last_eval if self.last_eval is not None else 0.0
-        out = []
+        out: list[dict[str, Any]] = []
         for active in self._active:
             for a in active.values():
                 if a.state == "firing":
@@ -356,6 +356,7 @@ class RuleEvaluator:
                     ends = a.last_eval + 4 * delta
                     updated = a.last_eval
                 elif a.state == "inactive" and not active_only and a.fired_at is not None:
+                    assert a.resolved_at is not None, "an alert turns inactive when it is resolved"
                     ends = a.resolved_at
                     updated = a.resolved_at
                 else:

@@ -56,11 +56,11 @@ def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
             merged.append([ub, c])
     # enforce monotonic counts
     mx = -_INF
-    for b in merged:
-        if b[1] < mx:
-            b[1] = mx
+    for bucket in merged:
+        if bucket[1] < mx:
+            bucket[1] = mx
         else:
-            mx = b[1]
+            mx = bucket[1]
     if len(merged) < 2:
         return _NAN
     observations = merged[-1][1]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -164,7 +165,7 @@ def _to_float(x: Any) -> float:
     return float(x)
 
 
-_FUNCS = {
+_FUNCS: dict[str, Callable[..., Any]] = {
     "humanize": lambda x: _humanize(_to_float(x)),
     "humanize1024": lambda x: _humanize1024(_to_float(x)),
     "humanizePercentage": lambda x: _go_g4(_to_float(x) * 100, "%"),
