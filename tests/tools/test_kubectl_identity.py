@@ -164,6 +164,7 @@ ALLOWED = [
      DEPLOY),
     (_patch("deploy/geo", {"spec": {"template": {"metadata": {"labels": {"version": "2"}}}}}), DEPLOY),
     (_apply(_with(DEPLOY, "spec.replicas", 2)), DEPLOY),
+    (_apply(_with(DEPLOY, "metadata", {"name": "geo", "labels": {"app": "geo"}})), DEPLOY),  # namespace from -n
     (_patch("svc/geo", [{"op": "replace", "path": "/spec/ports/0/targetPort", "value": 8083}], "json"), SERVICE),
     (_patch("svc/geo", {"spec": {"selector": {"app": "geo2"}}}, "merge"), SERVICE),
     (_apply(_with(SERVICE, "spec.clusterIP", None)), SERVICE),  # the API server keeps the address

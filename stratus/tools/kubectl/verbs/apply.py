@@ -8,6 +8,7 @@ object, so it changes no existing object's identity (the API server refuses it w
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import yaml
@@ -110,8 +111,12 @@ def writes_apply(a: Action) -> list[FieldPath]:
 
 
 def after_apply(a: Action, before: dict[str, Any]) -> dict[str, Any]:
-    """The applied manifest is the object's new desired state."""
-    return a.params["manifest"]
+    """The applied manifest is the object's new desired state (in the namespace of ``-n`` when it names none)."""
+    after = copy.deepcopy(a.params["manifest"])
+    ns = (before.get("metadata") or {}).get("namespace")
+    if ns is not None:
+        after.setdefault("metadata", {}).setdefault("namespace", ns)
+    return after
 
 
 def touches(a: Action, namespace: str) -> Ref:
