@@ -48,7 +48,8 @@ def snapshot_and_guard(cluster: Cluster, tx: Transaction, allowed_namespaces: se
     inverse: list[dict[str, Any]] = []
     problems: list[str] = []
     for a in actions:
-        verdict = kubectl.guard(a, allowed_namespaces=allowed_namespaces)
+        verdict = kubectl.guard(a, allowed_namespaces=allowed_namespaces,
+                                current=kubectl.current_in(a, tx.snapshot, tx.namespace))
         if not verdict.allowed:
             problems.append(f"{render(a)}: refused by the guard: {verdict.reason}")
             continue

@@ -41,7 +41,8 @@ Layout (after kubectl's own ``pkg/cmd/<verb>/``): ``verbs/`` holds one module pe
 each registering a same-shaped ``VerbSpec`` (parse, render, guard rules, inverse, touched object) in
 ``registry.VERBS``; ``commands`` and ``guard`` drive the registry; ``lex`` and ``args`` read command
 lines; ``readonly`` classifies reads; the tables (allow-list, refusals, flags, read verbs, the database
-catalogue, policy limits) are YAML files in ``data/`` loaded by ``tables``. Kinds come from
+catalogue, policy limits) are YAML files in ``data/`` loaded by ``tables``; ``identity`` holds the one check
+that no verb changes an identity or reserved field (table: ``data/identity.yaml``). Kinds come from
 ``stratus.cluster.kinds``.
 """
 
@@ -49,6 +50,7 @@ from stratus.cluster.kinds import KINDS
 from stratus.cluster.mutate import clean_manifest
 from stratus.tools.kubectl.commands import RISKY_VERBS, inverse, inverse_supported, parse, render, touches
 from stratus.tools.kubectl.guard import GuardVerdict, guard
+from stratus.tools.kubectl.identity import current_in, identity_problem
 from stratus.tools.kubectl.lex import GuardError
 from stratus.tools.kubectl.readonly import is_read_only
 from stratus.tools.kubectl.registry import VERBS, VerbSpec
@@ -83,7 +85,9 @@ __all__ = [
     "GuardVerdict",
     "VerbSpec",
     "clean_manifest",
+    "current_in",
     "guard",
+    "identity_problem",
     "inverse",
     "inverse_supported",
     "is_read_only",

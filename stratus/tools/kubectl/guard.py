@@ -1,5 +1,6 @@
 """The guard: may STRATUS run this command or action? It parses (Actions are rendered and re-parsed),
-checks the namespace scope, runs the verb's own policy rules, and requires a known inverse.
+checks the namespace scope, runs the verb's own policy rules, refuses changes to identity and reserved
+fields (``identity``), and requires a known inverse.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from stratus.cluster.actions import Action
 from stratus.cluster.kinds import KINDS
 from stratus.tools.kubectl.commands import inverse_supported, parse, render
+from stratus.tools.kubectl.identity import identity_problem
 from stratus.tools.kubectl.lex import GuardError
 from stratus.tools.kubectl.registry import VERBS, previous
 
@@ -27,12 +29,17 @@ class GuardVerdict(BaseModel):
 
 
 def guard(command_or_action: str | Action | dict[str, Any], *, allowed_namespaces: set[str] | None = None,
-          allow_cluster_scoped: bool = True) -> GuardVerdict:
+          allow_cluster_scoped: bool = True, current: dict[str, Any] | None = None) -> GuardVerdict:
     """Decide whether STRATUS may run a command or action. Use ``verdict.action`` (normalised) to execute.
 
     Checks: it parses (Actions are rendered and re-parsed), the verb/kind pair is on the allow-list, the
     namespace is in scope (when ``allowed_namespaces`` is given; cluster-scoped kinds such as Node need
-    ``allow_cluster_scoped``), policy limits hold, and the pair has a known inverse.
+    ``allow_cluster_scoped``), policy limits hold, no identity or reserved field of the object changes,
+    and the pair has a known inverse.
+
+    ``current`` is the target object as it is now (a snapshot manifest), when the caller has it: the
+    identity check then compares the object before and after the action; without it, it checks the
+    paths the action writes, which refuses more (an applied Deployment always sets spec.selector).
     """
     try:
         if isinstance(command_or_action, str):
@@ -68,7 +75,7 @@ def guard(command_or_action: str | Action | dict[str, Any], *, allowed_namespace
                               f"{', '.join(sorted(allowed_namespaces))})", inv_ok)
         elif not allow_cluster_scoped:
             return refuse(f"cluster-scoped {action.kind} changes are out of scope", inv_ok)
-    problem = VERBS[action.verb].policy(action)
+    problem = VERBS[action.verb].policy(action) or identity_problem(action, current)
     if problem:
         return refuse(problem, inv_ok)
     if not inv_ok:

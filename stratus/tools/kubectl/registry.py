@@ -2,7 +2,8 @@
 ``pkg/cmd/<verb>/``. Each module under ``verbs/`` registers its entries; ``commands`` and ``guard`` drive them.
 
 Also the small helpers most entries share: rendering an object reference, restoring a snapshot as the
-inverse, and the default answer to "which object does this action touch".
+inverse, the default answer to "which object does this action touch", and the two views of the change a
+verb makes that the identity check reads (the paths it writes; the object after it).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from stratus.cluster.actions import Action
-from stratus.cluster.base import Ref
-from stratus.cluster.mutate import clean_manifest
+from stratus.cluster.base import ClusterError, Ref
+from stratus.cluster.mutate import clean_manifest, mutate
 
 Parser = Callable[[str, list[str], "str | None"], Action]
 """(verb, arguments after the kubectl subcommand, inline manifest or None) -> the parsed Action."""
@@ -24,6 +25,12 @@ Inverter = Callable[[Action, "dict[str, Any] | None"], "list[Action] | None"]
 UndoNote = Callable[[Action], "tuple[bool, str]"]
 Policy = Callable[[Action], "str | None"]
 Touches = Callable[[Action, str], "Ref | None"]
+FieldPath = tuple[str, ...]
+"""A path into a manifest, one segment per map key or list index: ``("metadata", "labels", "app")``."""
+Writes = Callable[[Action], "list[FieldPath]"]
+"""action -> the manifest paths it writes (a path stands for everything under it)."""
+After = Callable[[Action, "dict[str, Any]"], "dict[str, Any] | None"]
+"""(action, the object before it) -> the object after it, or None when the verb cannot compute it."""
 
 
 def restore_note(a: Action) -> tuple[bool, str]:
@@ -34,6 +41,32 @@ def restore_note(a: Action) -> tuple[bool, str]:
 def no_policy(a: Action) -> str | None:
     """Guard rules for verbs with none beyond the allow-list and the inverse."""
     return None
+
+
+def mutated(a: Action, before: dict[str, Any]) -> dict[str, Any] | None:
+    """The object after a verb that ``mutate`` applies client-side; None when it does not apply to it."""
+    try:
+        return mutate(before, a)
+    except (ClusterError, KeyError, TypeError, ValueError):
+        return None
+
+
+def cannot_compute(a: Action, before: dict[str, Any]) -> None:
+    """For verbs whose result the client cannot compute (the identity check reads their written paths)."""
+    return None
+
+
+def writes_nothing(a: Action) -> list[FieldPath]:
+    """For verbs that write no field of an existing object's manifest (delete, exec, create)."""
+    return []
+
+
+def leaves(doc: Any, prefix: FieldPath = ()) -> list[FieldPath]:
+    """The paths a merge patch (or an applied manifest) writes: its leaves; a list, a null or a ``$``
+    directive (``$patch: replace``, ``$retainKeys``, ...) rewrites its whole parent."""
+    if not isinstance(doc, dict) or not doc or any(str(k).startswith("$") for k in doc):
+        return [prefix]
+    return [p for k, v in doc.items() for p in leaves(v, (*prefix, str(k)))]
 
 
 def object_ref(a: Action, namespace: str) -> Ref:
@@ -51,10 +84,12 @@ class VerbSpec:
         parse: reads the arguments into an Action, raising ``GuardError`` with a reason.
         render: the canonical kubectl command for an Action of this verb.
         inverse: the actions that undo it, given the target's manifest before it.
+        writes: the manifest paths it writes, for the identity check when the object is not known.
         undo_note: whether an inverse is catalogued (the kinds are already on the allow-list), and what it needs.
         policy: the guard's semantic rules beyond the allow-list: a refusal reason or None.
         touches: the object whose manifest the transaction snapshots and the server dry run checks
             (None: the verb changes no manifest; its undo is the inverse command itself).
+        after: the object after the action given the object before it, for the identity check.
         risky: whether the "risky" approval mode asks a human before running it.
         manifest_body: whether the command takes an inline manifest on the lines after it.
     """
@@ -64,9 +99,11 @@ class VerbSpec:
     parse: Parser
     render: Renderer
     inverse: Inverter
+    writes: Writes
     undo_note: UndoNote = restore_note
     policy: Policy = no_policy
     touches: Touches = object_ref
+    after: After = mutated
     risky: bool = False
     manifest_body: bool = False
 

@@ -16,7 +16,8 @@ from stratus.cluster.kinds import CHAOS_KINDS, KINDS, WORKLOAD_KINDS
 _DATA = Path(__file__).parent / "data"
 
 
-def _load(name: str) -> Any:
+def load(name: str) -> Any:
+    """One table from ``data/`` (parsed YAML)."""
     return yaml.safe_load((_DATA / name).read_text())
 
 
@@ -34,7 +35,7 @@ def _expand(names: list[str], sets: dict[str, frozenset[str]]) -> frozenset[str]
 
 
 def _allow_list() -> dict[str, frozenset[str]]:
-    raw = _load("allow_list.yaml")
+    raw = load("allow_list.yaml")
     sets: dict[str, frozenset[str]] = {"workloads": WORKLOAD_KINDS, "chaos": frozenset(CHAOS_KINDS)}
     for name, kinds in raw["kind_sets"].items():
         sets[name] = _expand(kinds, sets)
@@ -44,13 +45,13 @@ def _allow_list() -> dict[str, frozenset[str]]:
 ALLOW_LIST: dict[str, frozenset[str]] = _allow_list()
 """Action.verb -> the kinds the write parser accepts for it."""
 
-_REFUSALS = _load("refusals.yaml")
+_REFUSALS = load("refusals.yaml")
 DELETE_REFUSALS: dict[str, str] = _REFUSALS["delete"]
 """Kind -> why ``kubectl delete`` on it is refused."""
 VERB_REFUSALS: dict[str, str] = _REFUSALS["verbs"]
 """kubectl subcommand -> why it is never run as a write."""
 
-_FLAGS = _load("flags.yaml")
+_FLAGS = load("flags.yaml")
 INTERACTIVE_REASON: str = _FLAGS["interactive"]["reason"]
 DANGEROUS_FLAGS: dict[str, str] = {
     **{f: _FLAGS["credential"]["reason"] for f in _FLAGS["credential"]["flags"]},
@@ -59,18 +60,18 @@ DANGEROUS_FLAGS: dict[str, str] = {
 }
 """Flag -> why the write parser refuses it (``{f}`` is replaced by the flag)."""
 
-_READ_ONLY = _load("read_only.yaml")
+_READ_ONLY = load("read_only.yaml")
 READ_ONLY_VERBS: frozenset[str] = frozenset(_READ_ONLY["verbs"])
 READ_ONLY_SUB: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in _READ_ONLY["subcommands"].items()}
 READ_ONLY_REASON: str = _READ_ONLY["reason"]
 READ_VALUE_FLAGS: frozenset[str] = frozenset(_READ_ONLY["value_flags"])
 READ_UNBOUNDED_FLAGS: frozenset[str] = frozenset(_READ_ONLY["unbounded"])
 
-_DB = _load("db_catalogue.yaml")
+_DB = load("db_catalogue.yaml")
 DB_CATALOGUE: dict[str, Any] = _DB["catalogue"]
 """Reversible database administration commands STRATUS may run through ``kubectl exec``."""
 DB_INVERSE_OP: dict[str, str] = _DB["inverse_ops"]
 EXEC_REFUSAL: str = _DB["refusal"]
 
-POLICY: dict[str, Any] = _load("policy.yaml")
+POLICY: dict[str, Any] = load("policy.yaml")
 """Policy limits used by ``guard`` (semantic checks on parsed actions)."""

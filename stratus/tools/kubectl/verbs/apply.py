@@ -1,11 +1,14 @@
 """``kubectl apply|create [-n NS] -f -`` with one inline manifest on the following lines.
 
 Params ``{"manifest": dict}``. Undone by deleting the object when it did not exist before, else by
-restoring its snapshot; the guard refuses manifests that switch on privileged pod settings.
+restoring its snapshot; the guard refuses manifests that switch on privileged pod settings. ``apply``
+replaces the object with the manifest (the identity check compares the two); ``create`` defines a new
+object, so it changes no existing object's identity (the API server refuses it when the object exists).
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import yaml
@@ -16,7 +19,17 @@ from stratus.cluster.kinds import KINDS
 from stratus.tools.kubectl.args import check_kind, check_name, kind_or_none, load_doc, make_action
 from stratus.tools.kubectl.lex import GuardError, first_positional, one, scan
 from stratus.tools.kubectl.policy import privilege_escalation
-from stratus.tools.kubectl.registry import VerbSpec, kubectl, nsflag, register, restore
+from stratus.tools.kubectl.registry import (
+    FieldPath,
+    VerbSpec,
+    cannot_compute,
+    kubectl,
+    leaves,
+    nsflag,
+    register,
+    restore,
+    writes_nothing,
+)
 from stratus.tools.kubectl.tables import DANGEROUS_FLAGS
 
 
@@ -91,6 +104,21 @@ def policy(a: Action) -> str | None:
     return privilege_escalation([("", a.params["manifest"])])
 
 
+def writes_apply(a: Action) -> list[FieldPath]:
+    """Every field the manifest sets, except those that select the object (its kind, name, namespace)."""
+    selects = {("apiVersion",), ("kind",), ("metadata", "name"), ("metadata", "namespace")}
+    return [p for p in leaves(a.params["manifest"]) if p not in selects]
+
+
+def after_apply(a: Action, before: dict[str, Any]) -> dict[str, Any]:
+    """The applied manifest is the object's new desired state (in the namespace of ``-n`` when it names none)."""
+    after = copy.deepcopy(a.params["manifest"])
+    ns = (before.get("metadata") or {}).get("namespace")
+    if ns is not None:
+        after.setdefault("metadata", {}).setdefault("namespace", ns)
+    return after
+
+
 def touches(a: Action, namespace: str) -> Ref:
     """The object the manifest names (its own namespace first)."""
     m = a.params.get("manifest") or {}
@@ -98,5 +126,10 @@ def touches(a: Action, namespace: str) -> Ref:
             m.get("metadata", {}).get("namespace") or a.namespace or namespace)
 
 
-register(*(VerbSpec(verb, (verb,), parse=parse, render=render, inverse=inverse, undo_note=undo_note, policy=policy,
-                    touches=touches, risky=True, manifest_body=True) for verb in ("apply", "create")))
+register(
+    VerbSpec("apply", ("apply",), parse=parse, render=render, inverse=inverse, writes=writes_apply,
+             undo_note=undo_note, policy=policy, touches=touches, after=after_apply, risky=True, manifest_body=True),
+    VerbSpec("create", ("create",), parse=parse, render=render, inverse=inverse, writes=writes_nothing,
+             undo_note=undo_note, policy=policy, touches=touches, after=cannot_compute, risky=True,
+             manifest_body=True),
+)

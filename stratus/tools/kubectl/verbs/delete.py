@@ -12,7 +12,17 @@ from typing import Any
 from stratus.cluster.actions import Action
 from stratus.tools.kubectl.args import check_kind, kind_of, make_action, no_extra, target
 from stratus.tools.kubectl.lex import GuardError, one, scan, to_int
-from stratus.tools.kubectl.registry import VerbSpec, kubectl, nsflag, ref, register, restore, restore_note
+from stratus.tools.kubectl.registry import (
+    VerbSpec,
+    cannot_compute,
+    kubectl,
+    nsflag,
+    ref,
+    register,
+    restore,
+    restore_note,
+    writes_nothing,
+)
 from stratus.tools.kubectl.tables import ALLOW_LIST, DELETE_REFUSALS
 
 
@@ -68,5 +78,5 @@ def undo_note(a: Action) -> tuple[bool, str]:
     return restore_note(a)
 
 
-register(VerbSpec("delete", ("delete",), parse=parse, render=render, inverse=inverse, undo_note=undo_note,
-                  risky=True))
+register(VerbSpec("delete", ("delete",), parse=parse, render=render, inverse=inverse, writes=writes_nothing,
+                  undo_note=undo_note, after=cannot_compute, risky=True))

@@ -13,7 +13,17 @@ from typing import Any
 from stratus.cluster.actions import Action
 from stratus.tools.kubectl.args import DNS_LABEL, check_kind, make_action, target
 from stratus.tools.kubectl.lex import GuardError, one, scan
-from stratus.tools.kubectl.registry import VerbSpec, kubectl, nsflag, previous, q, ref, register
+from stratus.tools.kubectl.registry import (
+    VerbSpec,
+    cannot_compute,
+    kubectl,
+    nsflag,
+    previous,
+    q,
+    ref,
+    register,
+    writes_nothing,
+)
 from stratus.tools.kubectl.tables import DB_INVERSE_OP, EXEC_REFUSAL, INTERACTIVE_REASON
 from stratus.tools.kubectl.verbs.db import parse_db_command, render_db_command
 
@@ -116,5 +126,5 @@ def touches(a: Action, namespace: str) -> None:
     return None
 
 
-register(VerbSpec("exec", ("exec",), parse=parse, render=render, inverse=inverse, undo_note=undo_note,
-                  touches=touches, risky=True))
+register(VerbSpec("exec", ("exec",), parse=parse, render=render, inverse=inverse, writes=writes_nothing,
+                  undo_note=undo_note, touches=touches, after=cannot_compute, risky=True))

@@ -1,5 +1,7 @@
 """``kubectl label|annotate <type>/<name> key=value [key2-]``: params ``{"set": {key: value}, "remove":
-[key]}``, rendered with ``--overwrite``; undone by restoring the snapshot. Reserved node labels are refused.
+[key]}``, rendered with ``--overwrite``; undone by restoring the snapshot. They write
+``metadata.labels.<key>`` / ``metadata.annotations.<key>``: reserved keys (a Node's ``kubernetes.io/hostname``)
+are refused by the identity check (``data/identity.yaml``).
 """
 
 from __future__ import annotations
@@ -7,8 +9,7 @@ from __future__ import annotations
 from stratus.cluster.actions import Action
 from stratus.tools.kubectl.args import LABEL_VALUE, assignments, check_kind, label_key, make_action, target
 from stratus.tools.kubectl.lex import GuardError, scan
-from stratus.tools.kubectl.registry import VerbSpec, kubectl, nsflag, q, ref, register, restore_inverse
-from stratus.tools.kubectl.tables import POLICY
+from stratus.tools.kubectl.registry import FieldPath, VerbSpec, kubectl, nsflag, q, ref, register, restore_inverse
 
 
 def parse(verb: str, args: list[str], body: str | None) -> Action:
@@ -35,18 +36,12 @@ def render(a: Action) -> str:
     return kubectl(*parts)
 
 
-def policy_label(a: Action) -> str | None:
-    """Refuse changing node labels under the reserved Kubernetes domains."""
-    if a.kind != "Node":
-        return None
-    for k in [*a.params["set"], *a.params["remove"]]:
-        prefix = k.rpartition("/")[0]
-        if any(prefix == s or prefix.endswith("." + s) for s in POLICY["reserved_node_label_suffixes"]):
-            return f"node label {k!r} is reserved (changing it corrupts node identity/scheduling)"
-    return None
+def writes(a: Action) -> list[FieldPath]:
+    field = "labels" if a.verb == "label" else "annotations"
+    return [("metadata", field, k) for k in [*a.params["set"], *a.params["remove"]]]
 
 
 register(
-    VerbSpec("label", ("label",), parse=parse, render=render, inverse=restore_inverse, policy=policy_label),
-    VerbSpec("annotate", ("annotate",), parse=parse, render=render, inverse=restore_inverse),
+    VerbSpec("label", ("label",), parse=parse, render=render, inverse=restore_inverse, writes=writes),
+    VerbSpec("annotate", ("annotate",), parse=parse, render=render, inverse=restore_inverse, writes=writes),
 )

@@ -10,7 +10,7 @@ from typing import Any
 from stratus.cluster.actions import Action
 from stratus.tools.kubectl.args import LABEL_VALUE, check_kind, label_key, make_action, no_extra, target
 from stratus.tools.kubectl.lex import GuardError, scan
-from stratus.tools.kubectl.registry import VerbSpec, kubectl, q, register
+from stratus.tools.kubectl.registry import FieldPath, VerbSpec, kubectl, q, register
 
 _TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
@@ -120,11 +120,20 @@ def note_taint(a: Action) -> tuple[bool, str]:
     return True, "undo: restore the node's previous taints"
 
 
+def writes_cordon(a: Action) -> list[FieldPath]:
+    return [("spec", "unschedulable")]
+
+
+def writes_taint(a: Action) -> list[FieldPath]:
+    """One path per taint key (``spec.taints`` is a list of items named by their key)."""
+    return [("spec", "taints", t["key"]) for t in [*a.params.get("add", []), *a.params.get("remove", [])]]
+
+
 register(
     VerbSpec("cordon", ("cordon",), parse=parse_cordon, render=render_cordon, inverse=inverse_cordon,
-             undo_note=note_cordon, risky=True),
+             writes=writes_cordon, undo_note=note_cordon, risky=True),
     VerbSpec("uncordon", ("uncordon",), parse=parse_cordon, render=render_cordon, inverse=inverse_cordon,
-             undo_note=note_cordon),
+             writes=writes_cordon, undo_note=note_cordon),
     VerbSpec("taint", ("taint",), parse=parse_taint, render=render_taint, inverse=inverse_taint,
-             undo_note=note_taint, risky=True),
+             writes=writes_taint, undo_note=note_taint, risky=True),
 )

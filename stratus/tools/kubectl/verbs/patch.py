@@ -1,7 +1,8 @@
 """``kubectl patch <type>/<name> --type=json|merge|strategic -p '<patch>'``.
 
 Params ``{"type": "json"|"merge"|"strategic", "patch": list (json) | dict}``; undone by restoring the
-snapshot; the guard refuses patches that switch on privileged pod settings.
+snapshot; the guard refuses patches that switch on privileged pod settings. The paths it writes are the
+json patch paths (``move`` also its ``from``), or the leaves of a merge or strategic patch.
 """
 
 from __future__ import annotations
@@ -14,7 +15,17 @@ from stratus.cluster.kinds import KINDS
 from stratus.tools.kubectl.args import check_kind, load_doc, make_action, no_extra, target
 from stratus.tools.kubectl.lex import GuardError, one, scan
 from stratus.tools.kubectl.policy import privilege_escalation
-from stratus.tools.kubectl.registry import VerbSpec, kubectl, nsflag, q, ref, register, restore_inverse
+from stratus.tools.kubectl.registry import (
+    FieldPath,
+    VerbSpec,
+    kubectl,
+    leaves,
+    nsflag,
+    q,
+    ref,
+    register,
+    restore_inverse,
+)
 
 _JSON_PATCH_OPS = ("add", "remove", "replace", "test", "move", "copy")
 # API groups whose objects the API server can strategic-merge (built-in types; not custom resources)
@@ -88,5 +99,24 @@ def policy(a: Action) -> str | None:
     return privilege_escalation(docs)
 
 
-register(VerbSpec("patch", ("patch",), parse=parse, render=render, inverse=restore_inverse, policy=policy,
-                  risky=True))
+def _pointer(path: str) -> FieldPath:
+    """A JSON pointer (RFC 6901) as path segments: ``/metadata/labels/kubernetes.io~1hostname``."""
+    return tuple(seg.replace("~1", "/").replace("~0", "~") for seg in path.split("/")[1:])
+
+
+def writes(a: Action) -> list[FieldPath]:
+    """The paths the patch writes (json ``test`` writes nothing; ``move`` also empties its source)."""
+    if a.params["type"] != "json":
+        return leaves(a.params["patch"])
+    out = []
+    for op in a.params["patch"]:
+        if op["op"] == "test":
+            continue
+        out.append(_pointer(op["path"]))
+        if op["op"] == "move":
+            out.append(_pointer(op["from"]))
+    return out
+
+
+register(VerbSpec("patch", ("patch",), parse=parse, render=render, inverse=restore_inverse, writes=writes,
+                  policy=policy, risky=True))

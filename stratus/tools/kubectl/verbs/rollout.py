@@ -1,13 +1,26 @@
 """``kubectl rollout undo|restart <workload>``: params ``{}`` or ``{"to_revision": int}`` (undo) and ``{}``
 (restart); both undone by restoring the workload's snapshot. ``rollout status|history`` are reads.
+A restart writes one pod template annotation; an undo writes the template of an earlier revision, whose
+labels match the same selector (the selector is immutable and every revision's pods matched it), so it
+writes the template's spec and annotations but no label the selector matches.
 """
 
 from __future__ import annotations
 
 from stratus.cluster.actions import Action
+from stratus.cluster.mutate import RESTARTED_AT
 from stratus.tools.kubectl.args import check_kind, make_action, no_extra, target
 from stratus.tools.kubectl.lex import one, scan, to_int
-from stratus.tools.kubectl.registry import VerbSpec, kubectl, nsflag, ref, register, restore_inverse
+from stratus.tools.kubectl.registry import (
+    FieldPath,
+    VerbSpec,
+    cannot_compute,
+    kubectl,
+    nsflag,
+    ref,
+    register,
+    restore_inverse,
+)
 
 
 def parse_undo(verb: str, args: list[str], body: str | None) -> Action:
@@ -39,9 +52,18 @@ def render_restart(a: Action) -> str:
     return kubectl("rollout", "restart", ref(a), *nsflag(a))
 
 
+def writes_undo(a: Action) -> list[FieldPath]:
+    return [("spec", "template", "spec"), ("spec", "template", "metadata", "annotations")]
+
+
+def writes_restart(a: Action) -> list[FieldPath]:
+    return [("spec", "template", "metadata", "annotations", RESTARTED_AT)]
+
+
 # registration order is the order `kubectl rollout <unknown>` lists the supported subcommands in
 register(
-    VerbSpec("rollout_undo", ("rollout", "undo"), parse=parse_undo, render=render_undo, inverse=restore_inverse),
+    VerbSpec("rollout_undo", ("rollout", "undo"), parse=parse_undo, render=render_undo, inverse=restore_inverse,
+             writes=writes_undo, after=cannot_compute),
     VerbSpec("rollout_restart", ("rollout", "restart"), parse=parse_restart, render=render_restart,
-             inverse=restore_inverse),
+             inverse=restore_inverse, writes=writes_restart),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from stratus.cluster.actions import Action
 from stratus.tools.kubectl.args import check_kind, make_action, no_extra, target
 from stratus.tools.kubectl.lex import one, scan, to_int
-from stratus.tools.kubectl.registry import VerbSpec, kubectl, nsflag, ref, register, restore_inverse
+from stratus.tools.kubectl.registry import FieldPath, VerbSpec, kubectl, nsflag, ref, register, restore_inverse
 from stratus.tools.kubectl.tables import POLICY
 
 
@@ -29,4 +29,9 @@ def policy(a: Action) -> str | None:
     return None
 
 
-register(VerbSpec("scale", ("scale",), parse=parse, render=render, inverse=restore_inverse, policy=policy))
+def writes(a: Action) -> list[FieldPath]:
+    return [("spec", "replicas")]
+
+
+register(VerbSpec("scale", ("scale",), parse=parse, render=render, inverse=restore_inverse, writes=writes,
+                  policy=policy))

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from stratus.cluster.actions import Action
+from stratus.cluster.kinds import POD_TEMPLATE_KINDS
 from stratus.tools.kubectl.args import (
     DNS_LABEL,
     assignments,
@@ -20,7 +21,7 @@ from stratus.tools.kubectl.args import (
     target,
 )
 from stratus.tools.kubectl.lex import GuardError, one, scan
-from stratus.tools.kubectl.registry import VerbSpec, kubectl, nsflag, q, ref, register, restore_inverse
+from stratus.tools.kubectl.registry import FieldPath, VerbSpec, kubectl, nsflag, q, ref, register, restore_inverse
 
 _ENV_KEY = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$")
@@ -125,10 +126,18 @@ def policy_resources(a: Action) -> str | None:
     return None
 
 
+def writes(a: Action) -> list[FieldPath]:
+    """All three write only the containers (of the pod template, for workloads)."""
+    spec: FieldPath = ("spec", "template", "spec") if a.kind in POD_TEMPLATE_KINDS else ("spec",)
+    return [(*spec, "containers")]
+
+
 # registration order is the order `kubectl set <unknown>` lists the supported subcommands in
 register(
-    VerbSpec("set_image", ("set", "image"), parse=parse_image, render=render_image, inverse=restore_inverse),
-    VerbSpec("set_env", ("set", "env"), parse=parse_env, render=render_env, inverse=restore_inverse),
+    VerbSpec("set_image", ("set", "image"), parse=parse_image, render=render_image, inverse=restore_inverse,
+             writes=writes),
+    VerbSpec("set_env", ("set", "env"), parse=parse_env, render=render_env, inverse=restore_inverse,
+             writes=writes),
     VerbSpec("set_resources", ("set", "resources"), parse=parse_resources, render=render_resources,
-             inverse=restore_inverse, policy=policy_resources, risky=True),
+             inverse=restore_inverse, writes=writes, policy=policy_resources, risky=True),
 )
