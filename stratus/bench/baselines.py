@@ -4,7 +4,7 @@
   not enforced, and a settling change is not watched); still-open incidents go round again.
 - ``oneshot``: the same nodes, one transaction (the runner sets ``max_attempts`` to 1), then report.
 
-    START -> detect -> diagnose -> plan_mitigation -> [approve] -> begin -> snapshot -> execute
+    START -> detect -> diagnose -> plan_mitigation -> begin -> snapshot -> [approve] -> execute
           -> validate (ungated) -> report | diagnose (retry, still open) | undo (crashed) ; ...
 
 Both reuse the agents' node functions and the production routers, except at ``validate``.

@@ -64,6 +64,7 @@ from stratus.tools.kubectl.tables import (
     READ_ONLY_VERBS,
     VERB_REFUSALS,
 )
+from stratus.tools.kubectl.verbs.exec import state_read as db_state_read
 
 __all__ = [
     "ALLOW_LIST",
@@ -83,6 +84,7 @@ __all__ = [
     "GuardVerdict",
     "VerbSpec",
     "clean_manifest",
+    "db_state_read",
     "guard",
     "inverse",
     "inverse_supported",
