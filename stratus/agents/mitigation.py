@@ -133,9 +133,9 @@ def approve(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Ask a human about a transaction the guard and the server dry run accepted and whose undo log is
     recorded. Everything before ``interrupt`` is read-only, so a resumed run can repeat it.
 
-    On approval the lock is renewed and the world checked against the undo log (a human may answer
-    hours later): if either changed, the transaction is refused and Diagnosis plans again. ``H_before``
-    is measured again, since the change starts now."""
+    The namespace lock is not held while the human decides. On approval it is taken again and the world
+    checked against the undo log: if the lock is taken or the world changed, the transaction is refused
+    and Diagnosis plans again. ``H_before`` is measured again, since the change starts now."""
     ctx = context_of(runtime)
     cluster = cluster_of(ctx)
     tx = Transaction(**state["transactions"][-1])
@@ -202,6 +202,10 @@ def snapshot(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
         tx.ended_at = cluster.now()
         out["transactions"] = [tx.model_dump()]
         out["reflections"] = [f"Attempt {tx.attempt} refused before any change: {tx.verdict_reason}"]
+    elif needs_approval(ctx, state):
+        # a human may take hours: do not hold the namespace meanwhile (``approve`` takes it again and
+        # checks the world against the undo log before anything runs)
+        cluster.release_lock(tx.namespace, state["incident_id"])
     return out
 
 
