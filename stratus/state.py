@@ -177,6 +177,11 @@ class Transaction(BaseModel):
     status: Literal["begun", "snapshotted", "applied", "committed", "undone", "refused", "crashed"] = "begun"
     snapshot: list[dict[str, Any]] = Field(default_factory=list)
     inverse: list[dict[str, Any]] = Field(default_factory=list)  # inverse actions for non-manifest state
+    # non-manifest state captured before the change: {"read": exec action, "kubectl": str, "state": dict}
+    db_snapshot: list[dict[str, Any]] = Field(default_factory=list)
+    checks: list[dict[str, Any]] = Field(default_factory=list)  # per action: guard and server dry run verdicts
+    # what the restore could not bring back: {"object", "captured", "observed"}; non-empty escalates at once
+    restore_mismatch: list[dict[str, Any]] = Field(default_factory=list)
     results: list[dict[str, Any]] = Field(default_factory=list)
     health_before: dict[str, Any] | None = None
     health_after: dict[str, Any] | None = None

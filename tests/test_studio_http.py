@@ -159,7 +159,7 @@ def test_graph_has_the_approval_and_undo_nodes(server: str) -> None:
     nodes = {n["id"] for n in graph["nodes"]}
     assert {"approve", "undo", "validate"} <= nodes
     edges = {(e["source"], e["target"]) for e in graph["edges"]}
-    assert ("plan_mitigation", "approve") in edges and ("approve", "begin") in edges
+    assert ("snapshot", "approve") in edges and ("approve", "execute") in edges
 
 
 def test_approval_interrupt_over_http(server: str) -> None:
@@ -180,7 +180,8 @@ def test_approval_interrupt_over_http(server: str) -> None:
     assert not any(k.startswith(FIX) for k in nxt), nxt
     state = _get(server, f"/threads/{rejected}/state")
     assert state["next"] == ["approve"]
-    assert not any(FIX in k for t in state["values"].get("transactions") or [] for k in t["kubectl"])
+    fix_txs = [t for t in state["values"].get("transactions") or [] if any(FIX in k for k in t["kubectl"])]
+    assert [(t["status"], t["results"]) for t in fix_txs] == [("refused", [])], fix_txs  # never applied
     assert any(FIX in r for r in state["values"]["reflections"]), state["values"]["reflections"]  # recorded
 
     # approve: the fix runs as a transaction and is committed

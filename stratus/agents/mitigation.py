@@ -1,9 +1,9 @@
 """Mitigation agent: the only writer. Plans a fix, then runs it as a TNR transaction.
 
-Nodes: ``plan_mitigation`` (pick the best untried plan), ``approve`` (human gate, optional),
-``begin`` (lock + intent), ``snapshot`` (undo log + guard + dry run), ``execute`` (apply + settle) and
-``validate`` (measure and decide commit or undo). Each node is checkpointed, so the undo log is durable
-before any change is applied.
+Nodes: ``plan_mitigation`` (pick the best untried plan), ``begin`` (lock + intent), ``snapshot`` (undo
+log + guard + dry run), ``approve`` (human gate, optional: only for plans the guard and the dry run
+accepted, showing their verdicts), ``execute`` (apply + settle) and ``validate`` (measure and decide
+commit or undo). Each node is checkpointed, so the undo log is durable before any change is applied.
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from stratus.agents.common import cluster_of, context_of, policy_of
+from stratus.agents.undo import blocked_by_restore
 from stratus.cluster.actions import Action
-from stratus.cluster.base import ClusterError
 from stratus.context import Context
 from stratus.policies.base import PolicyStop
 from stratus.state import HealthReport, Hypothesis, IncidentState, Transaction, TriedPlans
 from stratus.tools import transaction as txn
 from stratus.tools.analyzers import assess
 from stratus.tools.health import tnr_verdict, unhealthy_components
-from stratus.tools.kubectl import RISKY_VERBS, GuardError, inverse, parse, render
+from stratus.tools.kubectl import RISKY_VERBS, GuardError, db_state_read, inverse, parse, render, touches
 
 ALERT_POLL_S = 30.0
 
@@ -32,6 +32,9 @@ def plan_mitigation(state: IncidentState, runtime: Runtime[Context]) -> dict[str
     cluster = cluster_of(ctx)
     hyps = [Hypothesis(**h) for h in state.get("hypotheses") or []]
     tried = tried_plans(state)
+    blocked = blocked_by_restore(state)
+    if blocked:
+        return {"phase": "plan", "plan": [], "escalation_reason": blocked}
     if int(state.get("attempts", 0)) >= ctx.max_attempts:
         return {"phase": "plan", "plan": [], "escalation_reason": f"{ctx.max_attempts} attempts used"}
     policy = policy_of(ctx, state)
@@ -58,25 +61,37 @@ def approval_mode(ctx: Context, state: IncidentState | None = None) -> str:
     return "risky" if policy_of(ctx, state).plans_need_review else "never"
 
 
+def _plan_key(t: dict[str, Any]) -> str:
+    return (t.get("hypothesis") or {}).get("plan_key", "")
+
+
+def _objects(t: dict[str, Any]) -> set[Any]:
+    return txn.objects_of([Action(**a) for a in t.get("actions") or []], t.get("namespace", ""))
+
+
 def tried_plans(state: IncidentState) -> TriedPlans:
     """Plans not to propose again: rejected by a human, refused by the guard, or judged by TNR.
 
-    A verdict holds for the world it was given in: once another change commits, a plan that was undone
-    before may be tried once more (e.g. a fix whose success a second fault masked). Committed plans are
-    never repeated. A transaction interrupted by a crash was never judged: its plan may run again after
-    recovery (apply and restore set desired state, so a replay is safe).
+    Committed plans are never repeated, and neither is a plan TNR undid or refused, as its reflection
+    says, with one exception: it gets one more try if a change committed after it touched one of the
+    objects it touches, because its verdict was given in a world that change altered where the plan
+    acts (e.g. a client's fix judged ineffective while its server was broken; the server's fix then
+    committed). A commit elsewhere (say, a restart of an unrelated service that merely reset an
+    alert's clock) re-opens nothing. A transaction interrupted by a crash was never judged: its plan
+    may run again after recovery (apply and restore set desired state, so a replay is safe).
 
     Returns each plan's key with its commands, read from the plans on record (``proposed``)."""
     tried = {k for k in state.get("tried") or [] if k}
     txs = state.get("transactions") or []
-    last_commit = max((i for i, t in enumerate(txs) if t.get("status") == "committed"), default=-1)
     for i, t in enumerate(txs):
-        key = (t.get("hypothesis") or {}).get("plan_key", "")
-        if t.get("status") == "committed" or (i > last_commit and t.get("verdict") != "crashed"):
+        key = _plan_key(t)
+        if t.get("status") == "committed":
             tried.add(key)
-        elif t.get("verdict") not in ("crashed", None) and \
-                sum((u.get("hypothesis") or {}).get("plan_key") == key for u in txs) > 1:
-            tried.add(key)  # already given its second chance
+        elif t.get("status") == "crashed" or t.get("verdict") == "crashed":
+            continue
+        elif sum(_plan_key(u) == key for u in txs) > 1 or \
+                not any(u.get("status") == "committed" and _objects(u) & _objects(t) for u in txs[i + 1:]):
+            tried.add(key)
     tried.discard("")
     commands = {p["key"]: p["commands"] for p in state.get("proposed") or []}
     return {key: commands.get(key, []) for key in sorted(tried)}
@@ -92,14 +107,16 @@ def needs_approval(ctx: Context, state: IncidentState) -> bool:
     return False
 
 
-def describe_inverse(cluster: Any, action: Action) -> list[str]:
-    """How TNR would undo this action, in words a human can check (kubectl form where it has one)."""
-    before = None
-    if action.verb != "exec":
-        try:
-            before = cluster.get(action.kind, action.name, None if action.kind == "Node" else action.namespace)
-        except ClusterError:
-            before = None
+def describe_inverse(tx: Transaction, action: Action) -> list[str]:
+    """How TNR would undo this action, from the undo log, in words a human can check."""
+    if action.verb == "exec":
+        read = db_state_read(action).model_dump()
+        before = next((e["state"] for e in tx.db_snapshot if e["read"] == read), None)
+    else:
+        ref = touches(action, tx.namespace)
+        found = [m for m in tx.snapshot if ref is not None and
+                 (m["kind"], m["metadata"]["name"]) == ref[:2] and not m.get("absent")]
+        before = found[0] if found else None
     inv = inverse(action, before)
     if inv is None:
         return ["no known inverse: the guard will refuse this action"]
@@ -109,32 +126,49 @@ def describe_inverse(cluster: Any, action: Action) -> list[str]:
             out.append(f"restore {i.kind}/{i.name} from the snapshot taken before the change")
         else:
             out.append(render(i))
-    return out or ["nothing to undo: the controller recreates the object"]
+    return out or ["nothing to undo: the change cannot alter the state recorded before it"]
 
 
 def approve(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Ask a human. Everything before ``interrupt`` is read-only, so a resumed run can repeat it."""
+    """Ask a human about a transaction the guard and the server dry run accepted and whose undo log is
+    recorded. Everything before ``interrupt`` is read-only, so a resumed run can repeat it.
+
+    The namespace lock is not held while the human decides. On approval it is taken again and the world
+    checked against the undo log: if the lock is taken or the world changed, the transaction is refused
+    and Diagnosis plans again. ``H_before`` is measured again, since the change starts now."""
     ctx = context_of(runtime)
     cluster = cluster_of(ctx)
-    items: list[dict[str, Any]] = []
-    for a in (Action(**x) for x in state["plan"]):
-        dry = cluster.apply(a, dry_run=True)
-        items.append({"kubectl": render(a), "dry_run": dry.message, "dry_run_ok": dry.ok,
-                      "inverse": describe_inverse(cluster, a)})
-    decision = interrupt({"incident": state["incident_id"], "hypothesis": state.get("current_hypothesis"),
-                          "actions": items, "answer": "approve | reject | {'edit': ['kubectl ...']}"})
+    tx = Transaction(**state["transactions"][-1])
+    items = [{**check, "inverse": describe_inverse(tx, Action(**a))} for check, a in zip(tx.checks, tx.actions)]
+    decision = interrupt({"incident": state["incident_id"], "transaction": tx.id,
+                          "hypothesis": state.get("current_hypothesis"), "actions": items,
+                          "captured": [{"read": e["kubectl"], "state": e["state"]} for e in tx.db_snapshot],
+                          "answer": "approve | reject | {'edit': ['kubectl ...']}"})
     hyp = state.get("current_hypothesis") or {}
-    if isinstance(decision, dict) and decision.get("edit"):
-        try:
-            plan = [parse(c).model_dump() for c in decision["edit"]]
-        except GuardError as exc:
-            return {"phase": "approve", "plan": [], "tried": [hyp.get("plan_key", "")],
-                    "reflections": [f"Edited plan refused by the guard: {exc}"]}
-        return {"phase": "approve", "plan": plan}
+    out: dict[str, Any] = {"phase": "approve"}
     if decision in ("approve", "approved", True, "yes", "y"):
-        return {"phase": "approve"}
-    return {"phase": "approve", "plan": [], "tried": [hyp.get("plan_key", "")],
-            "reflections": [f"A human rejected: {'; '.join(i['kubectl'] for i in items)}"]}
+        stale = [] if cluster.acquire_lock(tx.namespace, state["incident_id"], ctx.lock_ttl_s) else \
+            [{"object": "lock", "captured": state["incident_id"], "observed": "held by another transaction"}]
+        stale = stale or txn.diff_from_undo_log(cluster, tx)
+        if not stale:
+            tx.health_before = assess(cluster, ctx, tx.namespace).model_dump()
+            return {**out, "transactions": [tx.model_dump()]}
+        why = "the world changed while waiting for approval: " + ", ".join(d["object"] for d in stale)
+        out.update(plan=[], reflections=[f"Attempt {tx.attempt} approved but not run: {why}"])
+    elif isinstance(decision, dict) and decision.get("edit"):
+        why = "a human edited the plan"
+        try:
+            out["plan"] = [parse(c).model_dump() for c in decision["edit"]]
+        except GuardError as exc:
+            out.update(plan=[], tried=[hyp.get("plan_key", "")],
+                       reflections=[f"Edited plan refused by the guard: {exc}"])
+    else:
+        why = "a human rejected it"
+        out.update(plan=[], tried=[hyp.get("plan_key", "")],
+                   reflections=[f"A human rejected: {'; '.join(i['kubectl'] for i in items)}"])
+    tx.status, tx.verdict, tx.verdict_reason, tx.ended_at = "refused", "refused", why, cluster.now()
+    cluster.release_lock(tx.namespace, state["incident_id"])
+    return {**out, "transactions": [tx.model_dump()]}
 
 
 def begin(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -144,6 +178,10 @@ def begin(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     actions = [Action(**a) for a in state["plan"]]
     tx = txn.begin(cluster, f"{state['incident_id']}-tx{attempt}", attempt, state["namespace"], actions,
                    state.get("current_hypothesis"), holder=state["incident_id"], ttl_s=ctx.lock_ttl_s)
+    blocked = blocked_by_restore(state)
+    if blocked and tx.status != "refused":
+        cluster.release_lock(tx.namespace, state["incident_id"])
+        tx.status, tx.verdict, tx.verdict_reason = "refused", "refused", blocked
     before = assess(cluster, ctx, state["namespace"])
     tx.health_before = before.model_dump()
     tx.eps = float(state.get("eps", ctx.eps_floor))
@@ -164,6 +202,10 @@ def snapshot(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
         tx.ended_at = cluster.now()
         out["transactions"] = [tx.model_dump()]
         out["reflections"] = [f"Attempt {tx.attempt} refused before any change: {tx.verdict_reason}"]
+    elif needs_approval(ctx, state):
+        # a human may take hours: do not hold the namespace meanwhile (``approve`` takes it again and
+        # checks the world against the undo log before anything runs)
+        cluster.release_lock(tx.namespace, state["incident_id"])
     return out
 
 

@@ -54,6 +54,13 @@ class Cluster(Protocol):
 
     def now(self) -> float: ...
 
+    def read_db(self, action: Action) -> dict[str, Any]:
+        """Run a catalogued read-only database command (``action`` is an ``exec`` whose
+        ``params.db_command.op`` is ``get_user`` or ``get_requirepass``) and return its result:
+        ``{"user", "db", "roles"}``, ``{"user", "db", "absent": True}`` or ``{"requirepass"}``.
+        Raises ``ClusterError`` when the target runs no database STRATUS can administer."""
+        ...
+
     # writes ----------------------------------------------------------------------------------
     def apply(self, action: Action, dry_run: bool = False) -> ActionResult: ...
 

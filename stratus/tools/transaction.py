@@ -1,7 +1,8 @@
 """TNR transactions: begin (lock + intent), snapshot (undo log), guard, apply, settle, undo.
 
 Each step is a plain function over the Cluster protocol; the graph runs them in separate nodes so the
-checkpointer persists the undo log before any change is made (DESIGN §6).
+checkpointer persists the undo log before any change is made (DESIGN §6). The undo log covers manifests
+(``Cluster.snapshot``) and database state (``Cluster.read_db``), and a restore is verified against both.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 from typing import Any
 
 from stratus.cluster.actions import Action
-from stratus.cluster.base import Cluster, Ref
+from stratus.cluster.base import Cluster, ClusterError, Ref
 from stratus.cluster.mutate import clean_manifest
 from stratus.context import Context
 from stratus.state import Transaction
@@ -41,28 +42,62 @@ def begin(cluster: Cluster, tx_id: str, attempt: int, namespace: str, actions: l
     return tx
 
 
+def objects_of(actions: list[Action], namespace: str) -> set[Ref]:
+    """Everything an action list can change: touched objects, and the workloads an exec administers."""
+    out = set(refs_for(actions, namespace))
+    out |= {(a.kind, a.name, a.namespace or namespace) for a in actions if a.verb == "exec"}
+    return out
+
+
+def _capture(cluster: Cluster, captured: list[dict[str, Any]], a: Action) -> dict[str, Any]:
+    """The database state ``a`` can change, read once per transaction before anything is applied."""
+    read = kubectl.db_state_read(a)
+    for entry in captured:
+        if entry["read"] == read.model_dump():
+            return entry["state"]
+    state = cluster.read_db(read)
+    captured.append({"read": read.model_dump(), "kubectl": render(read), "state": state})
+    return state
+
+
 def snapshot_and_guard(cluster: Cluster, tx: Transaction, allowed_namespaces: set[str] | None) -> Transaction:
-    """Record the undo log (manifests + inverse commands), then run the guard and server dry runs."""
+    """Record the undo log, then judge every action by the guard and a server dry run.
+
+    The undo log holds the manifest of every touched object and, for database commands, the state they
+    can change (read with the catalogued read-only command) with the inverse derived from it. Each
+    action's guard and dry-run verdicts are kept in ``tx.checks`` (what a human approving it sees)."""
     actions = [Action(**a) for a in tx.actions]
     tx.snapshot = cluster.snapshot(refs_for(actions, tx.namespace))
     inverse: list[dict[str, Any]] = []
+    captured: list[dict[str, Any]] = []
+    checks: list[dict[str, Any]] = []
     problems: list[str] = []
     for a in actions:
         verdict = kubectl.guard(a, allowed_namespaces=allowed_namespaces,
                                 current=kubectl.current_in(a, tx.snapshot, tx.namespace))
+        check: dict[str, Any] = {"kubectl": render(a), "guard_ok": verdict.allowed,
+                                 "guard": verdict.reason or "allowed"}
+        checks.append(check)
         if not verdict.allowed:
             problems.append(f"{render(a)}: refused by the guard: {verdict.reason}")
             continue
-        if a.verb == "exec":
-            inv = kubectl.inverse(a, None)
-            if not inv:
-                problems.append(f"{render(a)}: no known inverse")
-                continue
-            inverse.extend(i.model_dump() for i in inv)
         dry = cluster.apply(a, dry_run=True)
+        check.update(dry_run=dry.message, dry_run_ok=dry.ok)
         if not dry.ok:
             problems.append(f"{render(a)}: server dry run failed: {dry.message}")
-    tx.inverse = inverse
+            continue
+        if a.verb == "exec":
+            try:
+                before = _capture(cluster, captured, a)
+            except ClusterError as exc:
+                problems.append(f"{render(a)}: cannot read the database state before the change: {exc}")
+                continue
+            inv = kubectl.inverse(a, before)
+            if inv is None:
+                problems.append(f"{render(a)}: no known inverse from the state read before it: {before}")
+                continue
+            inverse.extend(i.model_dump() for i in inv)
+    tx.inverse, tx.db_snapshot, tx.checks = inverse, captured, checks
     if problems:
         tx.status, tx.verdict, tx.verdict_reason = "refused", "refused", "; ".join(problems)
     else:
@@ -109,33 +144,74 @@ def settle(cluster: Cluster, ctx: Context, refs: list[Ref]) -> float:
     return waited
 
 
-def undo(cluster: Cluster, tx: Transaction) -> list[str]:
+def undo(cluster: Cluster, tx: Transaction) -> list[dict[str, Any]]:
     """Restore the undo log: inverse commands newest first, then manifests in reverse order.
 
-    Returns the objects whose restored spec differs from the snapshot (empty when verified)."""
+    An inverse command runs only while the database state it restores differs from the state captured
+    before the change, so a command that failed or never ran is not "undone" (which would be a change of
+    its own). Returns what still differs from the undo log (empty when the restore is verified)."""
     for inv in reversed(tx.inverse):
-        cluster.apply(Action(**inv))
+        action = Action(**inv)
+        entry = _captured_entry(tx, action)
+        try:
+            if entry is not None and _same_db_state(cluster.read_db(Action(**entry["read"])), entry["state"]):
+                continue
+        except ClusterError:
+            pass  # unreadable now: run the inverse, and let the verification judge the result
+        cluster.apply(action)
     cluster.restore(tx.snapshot)
-    return verify_restored(cluster, tx)
+    return diff_from_undo_log(cluster, tx)
 
 
-def _desired(m: dict[str, Any]) -> str:
+def _captured_entry(tx: Transaction, inverse_action: Action) -> dict[str, Any] | None:
+    read = kubectl.db_state_read(inverse_action).model_dump()
+    return next((e for e in tx.db_snapshot if e["read"] == read), None)
+
+
+def _db_key(state: dict[str, Any]) -> str:
+    roles = sorted(json.dumps(r, sort_keys=True) for r in state.get("roles") or [])
+    return json.dumps({**state, "roles": roles}, sort_keys=True)
+
+
+def _same_db_state(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return _db_key(a) == _db_key(b)
+
+
+def _desired(m: dict[str, Any]) -> dict[str, Any]:
     m = clean_manifest(m)
     meta = m.get("metadata", {})
     keep = {k: v for k, v in m.items() if k not in ("metadata", "apiVersion")}
     keep["labels"] = meta.get("labels") or {}
     keep["annotations"] = meta.get("annotations") or {}
-    return json.dumps(keep, sort_keys=True)
+    return keep
 
 
-def verify_restored(cluster: Cluster, tx: Transaction) -> list[str]:
-    refs = [(m["kind"], m["metadata"]["name"], m["metadata"].get("namespace")) for m in tx.snapshot
-            if m["kind"] != "Pod"]
-    now = cluster.snapshot(refs)
-    mismatched = []
-    for want, got in zip([m for m in tx.snapshot if m["kind"] != "Pod"], now):
+def diff_from_undo_log(cluster: Cluster, tx: Transaction) -> list[dict[str, Any]]:
+    """What differs now from the undo log, each as ``{"object", "captured", "observed"}``.
+
+    Manifests are compared on their desired state (spec, labels, annotations), database state on what
+    the catalogued read returns. Used to verify a restore, and to check before an approved change runs
+    that the world is still the one the undo log recorded."""
+    kept = [m for m in tx.snapshot if m["kind"] != "Pod"]
+    now = cluster.snapshot([(m["kind"], m["metadata"]["name"], m["metadata"].get("namespace")) for m in kept])
+    out: list[dict[str, Any]] = []
+    for want, got in zip(kept, now):
+        name = f"{want['kind']}/{want['metadata']['name']}"
         if bool(want.get("absent")) != bool(got.get("absent")):
-            mismatched.append(f"{want['kind']}/{want['metadata']['name']}")
-        elif not want.get("absent") and _desired(want) != _desired(got):
-            mismatched.append(f"{want['kind']}/{want['metadata']['name']}")
-    return mismatched
+            out.append({"object": name, "captured": "absent" if want.get("absent") else "present",
+                        "observed": "absent" if got.get("absent") else "present"})
+        elif not want.get("absent"):
+            w, g = _desired(want), _desired(got)
+            keys = sorted(k for k in set(w) | set(g) if json.dumps(w.get(k), sort_keys=True)
+                          != json.dumps(g.get(k), sort_keys=True))
+            if keys:
+                out.append({"object": name, "captured": {k: w.get(k) for k in keys},
+                            "observed": {k: g.get(k) for k in keys}})
+    for entry in tx.db_snapshot:
+        try:
+            observed: Any = cluster.read_db(Action(**entry["read"]))
+        except ClusterError as exc:
+            observed = f"unreadable: {exc}"
+        if not isinstance(observed, dict) or not _same_db_state(observed, entry["state"]):
+            out.append({"object": entry["kubectl"], "captured": entry["state"], "observed": observed})
+    return out

@@ -97,6 +97,19 @@ class TwinCluster:
     def now(self) -> float:
         return self.world.clock.now
 
+    def read_db(self, action: Action) -> dict[str, Any]:
+        cmd = action.params.get("db_command") or {}
+        pod = self._exec_target(action, action.namespace or self.namespace)
+        comp = pod["metadata"]["labels"].get(self.world.app.label_key, "")
+        if comp not in self.world.db or cmd.get("op") != "get_user":
+            raise ClusterError(f"pod {pod['metadata']['name']} runs no database STRATUS can read "
+                               f"with {cmd.get('op')!r}")
+        user = self.world.db[comp]["users"].get(cmd.get("user", ""))
+        who = {"user": cmd.get("user", ""), "db": cmd.get("user_db", "admin")}
+        if user is None:
+            return {**who, "absent": True}
+        return {**who, "roles": [dict(r) for r in user["roles"]]}
+
     # --- writes -----------------------------------------------------------------------------
     def apply(self, action: Action, dry_run: bool = False) -> ActionResult:
         if self.fail_after_applies is not None and not dry_run:

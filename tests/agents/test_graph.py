@@ -140,8 +140,9 @@ def test_step_budget_counts_across_an_approval_resume(world: Any, cluster: Any, 
                           "on_update": lambda node, _u: nodes.append(node)}
     assert invoke_graph(alerts, **kw).interrupted
     result = invoke_graph(alerts, resume="reject", **kw)
-    assert nodes == ["detect", "diagnose", "plan_mitigation", "approve", "diagnose", "plan_mitigation", "escalate"]
-    assert result.outcome == "escalated" and result.steps == 7
+    assert nodes == ["detect", "diagnose", "plan_mitigation", "begin", "snapshot", "approve", "diagnose",
+                     "plan_mitigation", "escalate"]
+    assert result.outcome == "escalated" and result.steps == 9
 
 
 def test_a_policy_factory_builds_the_policy_for_each_node_run(world: Any, cluster: Any,
@@ -233,10 +234,12 @@ def test_approval_interrupts_before_any_change_and_resumes(world: Any, cluster: 
     assert paused.interrupted and paused.outcome == "interrupted"
     assert paused.interrupt["actions"][0]["kubectl"] == f"kubectl scale deployment/profile -n {NS} --replicas=1"
     assert paused.interrupt["actions"][0]["dry_run_ok"] is True
+    assert paused.interrupt["actions"][0]["guard_ok"] is True and paused.interrupt["actions"][0]["guard"]
     assert paused.interrupt["actions"][0]["inverse"] == [
         "restore Deployment/profile from the snapshot taken before the change"]
     assert cluster.get("Deployment", "profile", NS)["spec"]["replicas"] == 0, "nothing changes before approval"
-    assert paused.transactions == []
+    assert [t["status"] for t in paused.transactions] == ["snapshotted"], "asked after guard, dry run, undo log"
+    assert paused.transactions[0]["snapshot"][0]["spec"]["replicas"] == 0
 
     done = invoke_graph(alerts, cluster=cluster, context=ctx, checkpointer=saver, thread_id="inc-approve",
                         resume="approve")
@@ -253,5 +256,7 @@ def test_rejected_plan_is_not_applied(world: Any, cluster: Any, twin_helpers: An
     after = invoke_graph(alerts, cluster=cluster, context=ctx, checkpointer=saver, thread_id="inc-reject",
                          resume="reject")
     assert any("A human rejected" in r for r in after.reflections)
-    assert all("--replicas=1" not in " ".join(t["kubectl"]) for t in after.transactions)
+    rejected = [t for t in after.transactions if any("--replicas=1" in k for k in t["kubectl"])]
+    assert [(t["status"], t["verdict_reason"], t["results"]) for t in rejected] == \
+        [("refused", "a human rejected it", [])]
     assert cluster.get("Deployment", "profile", NS)["spec"]["replicas"] == 0

@@ -45,7 +45,7 @@ def test_log_list_json_has_every_incident_latest_first(store: tuple[str, list[di
     listed = json.loads(out.stdout)
     assert [r["incident_id"] for r in listed] == [r["incident_id"] for r in reversed(rows)]
     waiting, noop, resolved = listed
-    assert waiting["outcome"] == "waiting: approve" and waiting["transactions"] == 0
+    assert waiting["outcome"] == "waiting: approve" and waiting["transactions"] == 1  # snapshotted, not applied
     assert noop["outcome"] == "no_incident" and noop["transactions"] == 0
     assert resolved["outcome"] == "resolved" and resolved["namespace"] == "test-hotel-reservation"
     assert resolved["transactions"] == rows[0]["transactions"] and resolved["rollbacks"] == rows[0]["rollbacks"]

@@ -18,6 +18,7 @@ from stratus.tools.kubectl import (
     GuardError,
     GuardVerdict,
     clean_manifest,
+    db_state_read,
     guard,
     inverse,
     inverse_supported,
@@ -319,33 +320,42 @@ GRANT = {"engine": "mongodb", "client": "mongo", "op": "grant_role", "user": "ad
          "roles": [{"role": "readWrite", "db": "geo-db"}], "auth": {"user": "root", "pwd": "root", "db": "admin"}}
 
 
+HELD = {"user": "admin", "db": "admin", "roles": [{"role": "userAdminAnyDatabase", "db": "admin"}]}
+ABSENT = {"user": "admin", "db": "admin", "absent": True}
+
+
 def test_inverse_exec_mongo() -> None:
-    inv = inverse(_exec(GRANT), None)
+    assert inverse(_exec(GRANT), None) is None  # nothing captured: any undo would be a guess
+    inv = inverse(_exec(GRANT), HELD)
     assert inv is not None and len(inv) == 1
     assert inv[0].params["db_command"] == {**GRANT, "op": "revoke_role"}
-    back = inverse(inv[0], None)
+    back = inverse(inv[0], {**HELD, "roles": HELD["roles"] + GRANT["roles"]})
     assert back is not None and back[0].params["db_command"] == GRANT
     assert _core(parse(render(inv[0]))) == _core(inv[0])
-    # granting a role the user already had: nothing to undo
-    assert inverse(_exec(GRANT, previous=[{"role": "readWrite", "db": "geo-db"}]), None) == []
+    # granting a role the user already had, or to a user that does not exist: nothing to undo
+    assert inverse(_exec(GRANT), {**HELD, "roles": GRANT["roles"]}) == []
+    assert inverse(_exec(GRANT), ABSENT) == []
 
     create = {"engine": "mongodb", "client": "mongo", "op": "create_user", "user": "admin", "user_db": "admin",
               "pwd": "admin", "roles": [{"role": "userAdminAnyDatabase", "db": "admin"}]}
-    inv = inverse(_exec(create), None)
+    inv = inverse(_exec(create), ABSENT)
     assert inv is not None
     assert inv[0].params["db_command"] == {"engine": "mongodb", "client": "mongo", "op": "drop_user",
                                            "user": "admin", "user_db": "admin"}
+    # creating an account that exists fails: dropping the live account would be the only change
+    assert inverse(_exec(create), HELD) == []
     drop = inv[0].params["db_command"]
-    assert inverse(_exec(drop), None) is None  # password unknown
-    again = inverse(_exec(drop, previous={"pwd": "admin", "roles": create["roles"]}), None)
+    assert inverse(_exec(drop), HELD) is None  # password unknown
+    again = inverse(_exec(drop, previous={"pwd": "admin"}), HELD)
     assert again is not None and again[0].params["db_command"] == create
 
 
 def test_inverse_exec_requirepass() -> None:
     a = parse("kubectl exec deploy/valkey-cart -n otel -- valkey-cli CONFIG SET requirepass ''")
-    assert inverse(a, None) is None  # previous password not recorded
-    with_prev = a.model_copy(update={"params": {**a.params, "previous": "s3cret"}})
-    inv = inverse(with_prev, None)
+    assert inverse(a, None) is None  # previous password not captured
+    read = db_state_read(a)
+    assert render(read) == "kubectl exec deployment/valkey-cart -n otel -- valkey-cli CONFIG GET requirepass"
+    inv = inverse(a, {"requirepass": "s3cret"})
     assert inv is not None
     assert inv[0].params["db_command"] == {"engine": "valkey", "client": "valkey-cli", "op": "set_requirepass",
                                            "pwd": "s3cret"}
@@ -353,7 +363,7 @@ def test_inverse_exec_requirepass() -> None:
                               "valkey-cli CONFIG SET requirepass s3cret")
     # setting a non-empty password: the undo must authenticate with it
     b = parse("kubectl exec deploy/valkey-cart -n otel -- valkey-cli CONFIG SET requirepass newpw")
-    inv = inverse(b.model_copy(update={"params": {**b.params, "previous": ""}}), None)
+    inv = inverse(b, {"requirepass": ""})
     assert inv is not None and inv[0].params["db_command"]["auth"] == "newpw"
     assert inv[0].params["db_command"]["pwd"] == ""
 

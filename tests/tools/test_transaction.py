@@ -155,3 +155,58 @@ def test_refs_for_lists_each_object_once_and_skips_exec() -> None:
                                    "db:'geo-db'}])\""),
                parse("kubectl cordon kind-worker")]
     assert txn.refs_for(actions, NS) == [("Deployment", "geo", NS), ("Node", "kind-worker", None)]
+
+
+MONGO_GEO = f"kubectl exec deploy/mongodb-geo -n {NS} -- mongo --eval "
+
+
+def _db_tx(cluster: Any, command: str) -> Transaction:
+    tx = txn.begin(cluster, "tx-db", 1, NS, [parse(command)], None, holder="test", ttl_s=600)
+    tx = txn.snapshot_and_guard(cluster, tx, {NS})
+    assert tx.status == "snapshotted", tx.verdict_reason
+    return txn.apply_all(cluster, tx)
+
+
+def test_grant_of_a_role_already_held_is_not_revoked_by_the_undo(cluster: Any) -> None:
+    users = cluster.world.db["mongodb-geo"]["users"]
+    held = copy.deepcopy(users["admin"]["roles"])
+    assert {"role": "readWrite", "db": "geo-db"} in held
+    tx = _db_tx(cluster, MONGO_GEO + "\"db.getSiblingDB('admin').grantRolesToUser('admin',"
+                                    "[{role:'readWrite',db:'geo-db'}])\"")
+    assert txn.undo(cluster, tx) == []
+    assert users["admin"]["roles"] == held, "the service keeps its access"
+    assert tx.inverse == [], "nothing to undo: the user already held the role"
+    assert tx.db_snapshot[0]["state"]["roles"] == held, "the roles were captured before the change"
+
+
+def test_failed_create_user_for_an_existing_account_is_not_undone_by_dropping_it(cluster: Any) -> None:
+    users = cluster.world.db["mongodb-geo"]["users"]
+    account = copy.deepcopy(users["admin"])
+    tx = _db_tx(cluster, MONGO_GEO + "\"db.getSiblingDB('admin').createUser({user:'admin',pwd:'other',"
+                                    "roles:[{role:'readWrite',db:'geo-db'}]})\"")
+    assert not tx.results[0]["ok"] and "already exists" in tx.results[0]["message"]
+    assert txn.undo(cluster, tx) == []
+    assert users.get("admin") == account, "the live account is untouched"
+    assert tx.inverse == []
+
+
+def test_created_user_is_dropped_by_the_undo(cluster: Any) -> None:
+    users = cluster.world.db["mongodb-geo"]["users"]
+    tx = _db_tx(cluster, MONGO_GEO + "\"db.getSiblingDB('admin').createUser({user:'audit',pwd:'pw',"
+                                    "roles:[{role:'read',db:'geo-db'}]})\"")
+    assert tx.results[0]["ok"] and "audit" in users
+    assert txn.undo(cluster, tx) == []
+    assert "audit" not in users
+
+
+def test_restore_that_does_not_match_the_captured_state_reports_both(cluster: Any) -> None:
+    users = cluster.world.db["mongodb-geo"]["users"]
+    tx = _db_tx(cluster, MONGO_GEO + "\"db.getSiblingDB('admin').grantRolesToUser('admin',"
+                                    "[{role:'dbAdmin',db:'geo-db'}])\"")
+    captured = {"user": "admin", "db": "admin", "roles": [r for r in users["admin"]["roles"]
+                                                          if r != {"role": "dbAdmin", "db": "geo-db"}]}
+    del users["admin"]  # someone dropped the account meanwhile: the revoke cannot bring it back
+    mismatch = txn.undo(cluster, tx)
+    assert [(m["captured"], m["observed"]) for m in mismatch] == \
+        [(captured, {"user": "admin", "db": "admin", "absent": True})]
+    assert "getUser('admin')" in mismatch[0]["object"]

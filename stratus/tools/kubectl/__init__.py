@@ -66,6 +66,7 @@ from stratus.tools.kubectl.tables import (
     READ_ONLY_VERBS,
     VERB_REFUSALS,
 )
+from stratus.tools.kubectl.verbs.exec import state_read as db_state_read
 
 __all__ = [
     "ALLOW_LIST",
@@ -86,6 +87,7 @@ __all__ = [
     "VerbSpec",
     "clean_manifest",
     "current_in",
+    "db_state_read",
     "guard",
     "identity_problem",
     "inverse",

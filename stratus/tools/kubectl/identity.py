@@ -140,7 +140,7 @@ def reached(kind: str, writes: list[FieldPath]) -> list[tuple[Field, str | None]
     A write reaches a field when it is inside it (for keyed fields: under a protected key; a list index
     or ``-`` could be any key) or replaces it together with a parent.
     """
-    hits = []
+    hits: list[tuple[Field, str | None]] = []
     for w in writes:
         for f in fields_of(kind):
             n = len(f.path)

@@ -71,6 +71,8 @@ _DB = load("db_catalogue.yaml")
 DB_CATALOGUE: dict[str, Any] = _DB["catalogue"]
 """Reversible database administration commands STRATUS may run through ``kubectl exec``."""
 DB_INVERSE_OP: dict[str, str] = _DB["inverse_ops"]
+DB_STATE_READS: dict[str, str] = _DB["state_reads"]
+"""Engine -> the read-only op that captures the state a db_command can change (before it runs)."""
 EXEC_REFUSAL: str = _DB["refusal"]
 
 POLICY: dict[str, Any] = load("policy.yaml")

@@ -2,10 +2,14 @@
 ``params["db_command"]`` and printing it back. Only the reversible commands listed in
 ``data/db_catalogue.yaml`` are accepted (mongo/mongosh user and role administration, valkey/redis
 ``CONFIG SET requirepass``); everything else is refused with the catalogue in the reason.
+
+``state_read_command`` gives, for each of those commands, the catalogued read-only command (``getUser``,
+``CONFIG GET requirepass``) that captures the state it can change before it runs.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shlex
@@ -13,7 +17,7 @@ from typing import Any
 
 from stratus.tools.kubectl.lex import GuardError, check_shell
 from stratus.tools.kubectl.registry import q
-from stratus.tools.kubectl.tables import DB_CATALOGUE, EXEC_REFUSAL
+from stratus.tools.kubectl.tables import DB_CATALOGUE, DB_STATE_READS, EXEC_REFUSAL
 
 _DB_USER = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 _DB_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -280,17 +284,30 @@ def _js_roles(roles: list[dict[str, str]]) -> str:
     return "[" + ",".join(f"{{role:{_js_str(r['role'])},db:{_js_str(r['db'])}}}" for r in roles) + "]"
 
 
+def state_read_command(cmd: dict[str, Any]) -> dict[str, Any]:
+    """The read-only db_command that captures what ``cmd`` can change (same client, credentials, user)."""
+    engine = cmd.get("engine") or ("valkey" if cmd["op"] == "set_requirepass" else "mongodb")
+    keep = ("engine", "client", "auth") + (("user", "user_db") if engine == "mongodb" else ())
+    read = {k: copy.deepcopy(cmd[k]) for k in keep if k in cmd}
+    read.update(engine=engine, op=DB_STATE_READS[engine])
+    return read
+
+
 def render_db_command(cmd: dict[str, Any]) -> list[str]:
     """The container argv (already quoted) for a db_command."""
     op = cmd["op"]
-    if cmd.get("engine") == "valkey" or op == "set_requirepass":
+    if cmd.get("engine") == "valkey" or op in ("set_requirepass", "get_requirepass"):
         out = [cmd.get("client", "valkey-cli")]
         if cmd.get("auth") is not None:
             out += ["-a", q(cmd["auth"]), "--no-auth-warning"]
+        if op == "get_requirepass":
+            return out + ["CONFIG", "GET", "requirepass"]
         return out + ["CONFIG", "SET", "requirepass", q(cmd["pwd"])]
     db = f"db.getSiblingDB({_js_str(cmd['user_db'])})"
     user = _js_str(cmd["user"])
-    if op == "grant_role":
+    if op == "get_user":
+        js = f"{db}.getUser({user})"
+    elif op == "grant_role":
         js = f"{db}.grantRolesToUser({user},{_js_roles(cmd['roles'])})"
     elif op == "revoke_role":
         js = f"{db}.revokeRolesFromUser({user},{_js_roles(cmd['roles'])})"

@@ -1,8 +1,10 @@
 """``kubectl exec <pod>|<workload> [-c container] -- <catalogued db command>``.
 
 Params ``{"db_command": {...}, "container"?: str}`` (see ``verbs/db.py``). Database state is not a
-manifest, so nothing is snapshotted: the undo is the catalogued inverse command, which may need the
-state before (``params.previous``, e.g. the previous password or a dropped user's roles).
+manifest: before the change the transaction captures it with the catalogued read (``state_read``: the
+user's roles, the current password) through ``Cluster.read_db``, and the undo is the inverse command
+derived from that capture (``inverse``). A dropped user's password cannot be read back: it must be
+given in ``params.previous`` or the guard refuses the drop.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from stratus.tools.kubectl.registry import (
     writes_nothing,
 )
 from stratus.tools.kubectl.tables import DB_INVERSE_OP, EXEC_REFUSAL, INTERACTIVE_REASON
-from stratus.tools.kubectl.verbs.db import parse_db_command, render_db_command
+from stratus.tools.kubectl.verbs.db import parse_db_command, render_db_command, state_read_command
 
 
 def parse(verb: str, args: list[str], body: str | None) -> Action:
@@ -57,36 +59,54 @@ def render(a: Action) -> str:
     return kubectl(*parts, "--", *render_db_command(a.params["db_command"]))
 
 
+def state_read(a: Action) -> Action:
+    """The read-only exec (``getUser``, ``CONFIG GET requirepass``) that captures what ``a`` can change.
+
+    ``Cluster.read_db`` runs it before the change; its result is the ``before`` of ``inverse``."""
+    params = {k: v for k, v in a.params.items() if k not in ("db_command", "previous")}
+    params["db_command"] = state_read_command(a.params["db_command"])
+    return Action(verb="exec", kind=a.kind, name=a.name, namespace=a.namespace, params=params,
+                  reason="capture the database state before the change")
+
+
 def inverse(a: Action, before: dict[str, Any] | None) -> list[Action] | None:
-    """The catalogued inverse db command (``before`` is unused: there is no manifest)."""
-    cmd = dict(a.params["db_command"])
-    cmd.pop("previous", None)
+    """The catalogued db command that undoes ``a``, derived from the state captured before it ran.
+
+    ``before`` is what ``state_read`` returned: ``{"user", "db", "roles"}`` or ``{"user", "db",
+    "absent": True}`` for mongo, ``{"requirepass": str}`` for valkey; None (nothing captured) gives no
+    inverse, because any undo would be a guess about a database nobody looked at. Only what the command
+    can actually have changed is undone: a grant of a role the user already held, or a createUser for an
+    account that already existed (it fails), has nothing to undo.
+    """
+    if before is None:
+        return None
+    cmd = {k: v for k, v in a.params["db_command"].items() if k != "previous"}
     op = cmd["op"]
-    prev = previous(a)
+    held = None if before.get("absent") else before.get("roles")
     inv = copy.deepcopy(cmd)
-    if op == "grant_role":
-        roles = cmd["roles"]
-        if isinstance(prev, list):  # roles the user held before: revoking those would be a change
-            roles = [r for r in roles if r not in prev]
-            if not roles:
-                return []
-        inv.update(op="revoke_role", roles=roles)
-    elif op == "revoke_role":
-        roles = cmd["roles"]
-        if isinstance(prev, list):
-            roles = [r for r in roles if r in prev]
-            if not roles:
-                return []
-        inv.update(op="grant_role", roles=roles)
+    if op in ("grant_role", "revoke_role"):
+        if not isinstance(held, list):
+            return []  # no such user: the command fails and changes nothing
+        roles = [r for r in cmd["roles"] if (r in held) == (op == "revoke_role")]
+        if not roles:
+            return []
+        inv.update(op=DB_INVERSE_OP[op], roles=roles)
     elif op == "create_user":
+        if held is not None:
+            return []  # the account exists: createUser fails, and dropping it would destroy it
         inv = {k: v for k, v in cmd.items() if k not in ("pwd", "roles")}
         inv["op"] = "drop_user"
     elif op == "drop_user":
-        if not isinstance(prev, dict) or not prev.get("pwd") or not prev.get("roles"):
+        if held is None:
+            return []
+        prev = previous(a)
+        pwd = prev.get("pwd") if isinstance(prev, dict) else prev
+        if not isinstance(pwd, str) or not pwd or not held:
             return None
-        inv.update(op="create_user", pwd=prev["pwd"], roles=prev["roles"])
+        inv.update(op="create_user", pwd=pwd, roles=held)
     elif op == "set_requirepass":
-        if prev is None or not isinstance(prev, str):
+        prev = before.get("requirepass")
+        if not isinstance(prev, str):
             return None
         inv = {k: v for k, v in cmd.items() if k != "auth"}
         inv["pwd"] = prev
@@ -101,23 +121,21 @@ def inverse(a: Action, before: dict[str, Any] | None) -> list[Action] | None:
 
 
 def undo_note(a: Action) -> tuple[bool, str]:
-    """Whether the db op has a catalogued inverse, and what the executor must record for it."""
+    """Whether the db op has a catalogued inverse, and what the transaction must capture for it."""
     op = a.params.get("db_command", {}).get("op")
     prev = previous(a)
     if op in ("grant_role", "revoke_role"):
-        return True, f"undo: {DB_INVERSE_OP[op]} the same roles"
+        return True, f"undo: {DB_INVERSE_OP[op]} the roles the change added or removed (getUser before it)"
     if op == "create_user":
-        return True, "undo: dropUser"
+        return True, "undo: dropUser, only if getUser found no such account before the change"
     if op == "drop_user":
-        if isinstance(prev, dict) and prev.get("pwd") and prev.get("roles"):
-            return True, "undo: createUser with the previous pwd and roles"
+        pwd = prev.get("pwd") if isinstance(prev, dict) else prev
+        if isinstance(pwd, str) and pwd:
+            return True, "undo: createUser with the previous pwd and the roles getUser read before the change"
         return False, ("dropUser has no known inverse: the previous password cannot be read back "
-                       "(pass params.previous={pwd, roles} if known)")
+                       "(pass params.previous={pwd} if known)")
     if op == "set_requirepass":
-        if prev is None:
-            return True, ("undo: CONFIG SET requirepass <previous>; the executor must record the current "
-                          "password (CONFIG GET requirepass) in params.previous before running")
-        return True, "undo: CONFIG SET requirepass <previous>"
+        return True, "undo: CONFIG SET requirepass <previous> (CONFIG GET requirepass reads it before the change)"
     return False, f"no known inverse for db op {op!r}"
 
 
