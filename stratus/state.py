@@ -163,6 +163,7 @@ class HealthReport(BaseModel):
     H: float
     unhealthy: list[str] = Field(default_factory=list)
     firing_alerts: list[str] = Field(default_factory=list)
+    developing: list[str] = Field(default_factory=list)  # components with pending alerts or fresh errors
 
 
 class Transaction(BaseModel):
