@@ -29,8 +29,9 @@ IGNORED_ALERTS = {"Watchdog", "InfoInhibitor"}
 RECENT_S = 30.0
 """Shortest measurement window (two scrapes): the "most recent sub-window" of the health at a moment."""
 SYMPTOMS = ("pod:", "errors:")
-"""U entries that are a component's own state. Alerts and analyzer findings are reports about it: one can
-clear (a rollout resets its clock, a new ReplicaSet has no failures yet) while the component stays as bad."""
+"""U entries that are a component's own state (with its count of Ready pods). Alerts and analyzer findings
+are reports about it: one can clear (a rollout resets its clock, a new ReplicaSet has no failures yet)
+while the component stays as bad."""
 
 
 def _scalar(result: dict[str, Any]) -> float | None:
@@ -96,9 +97,13 @@ def measure(cluster: Cluster, ctx: Context, namespace: str, at: float | None = N
         latency_norm = 1.0
     H = 0.5 * availability - 0.3 * error_ratio - 0.2 * latency_norm
     unhealthy: set[str] = set()
-    notready = cluster.query(f'kube_pod_status_ready{{{ns}, condition="true"}} == 0', at)
-    for r in notready.get("result", []):
-        unhealthy.add(f"pod:{component_of_pod(r['metric'].get('pod', ''))}")
+    ready: dict[str, int] = {}
+    for r in cluster.query(f'kube_pod_status_ready{{{ns}, condition="true"}}', at).get("result", []):
+        component = component_of_pod(r["metric"].get("pod", ""))
+        if float(r["value"][1]) == 0:
+            unhealthy.add(f"pod:{component}")
+        else:
+            ready[component] = ready.get(component, 0) + 1
     by_svc = cluster.query(
         f'sum by (service_name) (rate({calls}{{{server}, status_code="STATUS_CODE_ERROR"}}[{w}])) / '
         f"sum by (service_name) (rate({calls}{{{server}}}[{w}])) > {ERROR_THRESHOLD}", at)
@@ -113,7 +118,7 @@ def measure(cluster: Cluster, ctx: Context, namespace: str, at: float | None = N
         firing.append(name)
         unhealthy.add(f"alert:{name}")
     developing = _developing(cluster, namespace, at, server)
-    return HealthReport(at=at, window_s=window_s, developing=sorted(developing), availability=round(availability, 5),
+    return HealthReport(at=at, window_s=window_s, developing=sorted(developing), ready=ready, availability=round(availability, 5),
                         error_ratio=round(error_ratio, 5), latency_norm=round(latency_norm, 5),
                         p99_ms=None if p99 is None else round(p99, 2), requests_per_s=round(total or 0.0, 3),
                         H=round(H, 5), unhealthy=sorted(unhealthy), firing_alerts=sorted(set(firing)))
@@ -240,7 +245,8 @@ def tnr_verdict(before: HealthReport, after: HealthReport, eps: float, delta: fl
 
     ``before`` is the health at BEGIN (its H over the window since the symptom began); ``scope`` limits
     the blame for newly unhealthy components to what the actions could have affected (``None``: blame
-    every new one). Progress is a gain of ``delta`` in H or a symptom that cleared: an alert or a finding
+    every new one). Progress is a gain of ``delta`` in H, a symptom that cleared, or an unhealthy component
+with no Ready pod that has one again (a database scaled back up): an alert or a finding
     clearing while the component's own state did not improve (a restart resets alert clocks and rollout
     history) is not progress."""
     if after.H < before.H - eps:
@@ -256,9 +262,10 @@ def tnr_verdict(before: HealthReport, after: HealthReport, eps: float, delta: fl
     if incident_open:
         gained = after.H - before.H >= delta
         cleared = symptoms(before.unhealthy) - symptoms(after.unhealthy)
-        if not gained and not cleared:
+        back = {c for c in was if not before.ready.get(c) and after.ready.get(c)}
+        if not gained and not cleared and not back:
             return "ineffective", (f"incident still open and the change neither raised H by {delta} "
                                    f"({before.H:.4f} -> {after.H:.4f}) nor cleared a symptom (pod not Ready, "
-                                   f"service erring){note}")
+                                   f"service erring, no Ready pod){note}")
     return "commit", (f"H {before.H:.4f} -> {after.H:.4f}; unhealthy {len(before.unhealthy)} -> "
                       f"{len(after.unhealthy)}{note}")

@@ -145,3 +145,12 @@ def test_an_alert_clearing_alone_is_not_progress() -> None:
     assert tnr_verdict(before, after, 0.005, 0.01, True)[0] == "ineffective"
     assert tnr_verdict(before, report(0.1, ["alert:KubeDeploymentReplicasMismatch:profile"]), 0.005, 0.01,
                        True)[0] == "commit", "the pods became Ready: that is progress"
+
+
+def test_a_component_that_is_available_again_is_progress() -> None:
+    """Scaling a database back up: its alert and finding clear, and it has a Ready pod again."""
+    before = report(0.08, ["alert:DeploymentNotReady:mongodb-rate", "latent:ScaledToZero:mongodb-rate", "pod:rate"])
+    after = report(0.08, ["alert:KubePodCrashLooping:rate", "pod:rate"])
+    assert tnr_verdict(before, after, 0.005, 0.01, True)[0] == "ineffective", "no Ready pod yet"
+    after.ready = {"mongodb-rate": 1}
+    assert tnr_verdict(before, after, 0.005, 0.01, True)[0] == "commit"
