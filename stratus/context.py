@@ -58,6 +58,9 @@ class Context:
     delta: float = field(default=0.01, metadata={"description": "Minimum H gain for a change to count."})
     eps_floor: float = field(default=0.005, metadata={"description": "Minimum TNR tolerance."})
     eps_cap: float = field(default=0.05, metadata={"description": "Maximum TNR tolerance."})
+    recovery_dip_max: float = field(default=0.1, metadata={
+        "description": "Largest fall of H below H_before - eps that TNR watches recover before judging a change "
+                       "(a deeper dip is a regression at once)."})
     latency_slo_ms: float = field(default=500.0, metadata={"description": "p99 latency SLO at the entry point."})
     entry_services: tuple[str, ...] = field(
         default=("frontend", "nginx-thrift", "frontend-proxy"),

@@ -163,6 +163,8 @@ class HealthReport(BaseModel):
     H: float
     unhealthy: list[str] = Field(default_factory=list)
     firing_alerts: list[str] = Field(default_factory=list)
+    developing: list[str] = Field(default_factory=list)  # components with pending alerts or fresh errors
+    ready: dict[str, int] = Field(default_factory=dict)  # Ready pods per component
 
 
 class Transaction(BaseModel):

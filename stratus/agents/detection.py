@@ -1,7 +1,8 @@
 """Detection agent: confirms from live telemetry that the alerts describe a real, open incident.
 
-Read-only. It measures the health baseline at detection time and the noise level of H that sets the
-TNR tolerance eps.
+Read-only. It measures the health baseline at detection time (H over the window since the symptom
+began, so healthy samples from before it do not flatter the baseline) and the noise level of H that sets
+the TNR tolerance eps.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from stratus.context import Context
 from stratus.policies.base import PolicyStop
 from stratus.state import Finding, IncidentState
 from stratus.tools.analyzers import assess
-from stratus.tools.health import IGNORED_ALERTS, alert_component, noise_eps
+from stratus.tools.health import IGNORED_ALERTS, alert_component, noise_eps, with_current_h
 
 
 def detect(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -31,7 +32,7 @@ def detect(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
         intake["namespace"] = ns
     if not state.get("incident_id"):
         intake["incident_id"] = f"inc-{uuid.uuid4().hex[:10]}"
-    health = assess(cluster, ctx, ns)
+    health = with_current_h(assess(cluster, ctx, ns), cluster, ctx, ns)
     eps = noise_eps(cluster, ctx, ns)
     findings = []
     for a in state.get("alerts") or []:

@@ -21,7 +21,8 @@ from stratus.policies.base import PolicyStop
 from stratus.state import HealthReport, Hypothesis, IncidentState, Transaction, TriedPlans
 from stratus.tools import transaction as txn
 from stratus.tools.analyzers import assess
-from stratus.tools.health import tnr_verdict, unhealthy_components
+from stratus.tools.attribution import scope_of
+from stratus.tools.health import Scope, tnr_verdict, unhealthy_components, with_current_h
 from stratus.tools.kubectl import RISKY_VERBS, GuardError, db_state_read, inverse, parse, render, touches
 
 ALERT_POLL_S = 30.0
@@ -224,11 +225,12 @@ def _quiet_but_alerting(h: HealthReport) -> bool:
 
 
 def _watch_recovery(cluster: Any, ctx: Context, ns: str, current: HealthReport, waited: float,
-                    until_h: float | None = None) -> tuple[HealthReport, float]:
-    """Re-measure while the system keeps improving (bounded); stop when healthy, at ``until_h``, or stalled."""
+                    until_h: float | None = None, floor_h: float | None = None) -> tuple[HealthReport, float]:
+    """Re-measure while the system keeps improving (bounded); stop when healthy, at ``until_h``, stalled,
+    or once H falls below ``floor_h``."""
     stalls = 0
     while current.unhealthy and waited < ctx.resolve_wait_s and stalls < 2 and \
-            (until_h is None or current.H < until_h):
+            (until_h is None or current.H < until_h) and (floor_h is None or current.H >= floor_h):
         cluster.wait(ALERT_POLL_S)
         waited += ALERT_POLL_S
         nxt = assess(cluster, ctx, ns)
@@ -239,6 +241,11 @@ def _watch_recovery(cluster: Any, ctx: Context, ns: str, current: HealthReport, 
     return current, waited
 
 
+def _nothing_new_blamed(before: HealthReport, after: HealthReport, scope: Scope) -> bool:
+    new = unhealthy_components(after.unhealthy) - unhealthy_components(before.unhealthy)
+    return not scope.blamed(new, before)
+
+
 def validate(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Measure the change and apply the TNR gate: commit it, or leave it open for Undo."""
     return judge(state, runtime, gate=True)
@@ -247,8 +254,11 @@ def validate(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
 def judge(state: IncidentState, runtime: Runtime[Context], *, gate: bool) -> dict[str, Any]:
     """Measure the last transaction's effect and record its TNR verdict.
 
-    With ``gate`` (STRATUS), a change that is still settling is watched while it recovers, and only a
-    ``commit`` verdict commits. Without it (the benchmark's baselines) the verdict is recorded but every
+    The verdict is attributed (DESIGN §6): H before is the health at BEGIN over the window since the
+    symptom began, and only what the actions could have affected and was not already developing is
+    blamed on them. With ``gate`` (STRATUS), a change that is still settling is watched while it
+    recovers (a dip of at most ``ctx.recovery_dip_max`` below ``H_before - eps``), and only a ``commit``
+    verdict commits. Without it (the benchmark's baselines) the verdict is recorded but every
     change is committed as it stands.
     """
     ctx = context_of(runtime)
@@ -259,6 +269,8 @@ def judge(state: IncidentState, runtime: Runtime[Context], *, gate: bool) -> dic
         tx.verdict, tx.verdict_reason = "crashed", "STRATUS stopped mid-transaction; undoing it on resume"
         return {"phase": "validate", "transactions": [tx.model_dump()]}
     before = HealthReport(**tx.health_before) if tx.health_before else assess(cluster, ctx, ns)
+    before = with_current_h(before, cluster, ctx, ns)
+    scope = scope_of(cluster, ns, [Action(**a) for a in tx.actions], tx.snapshot)
     after = assess(cluster, ctx, ns)
     waited = 0.0
     # alert rules keep firing for their look-back window after symptoms stop: wait for them (bounded)
@@ -267,21 +279,23 @@ def judge(state: IncidentState, runtime: Runtime[Context], *, gate: bool) -> dic
         waited += ALERT_POLL_S
         after = assess(cluster, ctx, ns)
     failed = [r for r in tx.results if not r.get("ok")]
-    verdict, reason = tnr_verdict(before, after, tx.eps, ctx.delta, bool(after.unhealthy))
-    if verdict == "regression" and not failed and gate and \
-            unhealthy_components(after.unhealthy) <= unhealthy_components(before.unhealthy):
-        # H dipped but nothing new broke: give a change that is still settling a bounded chance to
-        # recover (its clients may sit in restart back-off) before judging it
-        after, waited = _watch_recovery(cluster, ctx, ns, after, waited, until_h=before.H - tx.eps)
-        verdict, reason = tnr_verdict(before, after, tx.eps, ctx.delta, bool(after.unhealthy))
+    verdict, reason = tnr_verdict(before, after, tx.eps, ctx.delta, bool(after.unhealthy), scope)
+    floor_h = before.H - tx.eps - ctx.recovery_dip_max
+    if verdict == "regression" and not failed and gate and after.H >= floor_h and \
+            _nothing_new_blamed(before, after, scope):
+        # H dipped a little but nothing new broke: give a change that is still settling a bounded chance
+        # to recover (its clients may sit in restart back-off) before judging it; a deeper dip is judged
+        after, waited = _watch_recovery(cluster, ctx, ns, after, waited, until_h=before.H - tx.eps,
+                                        floor_h=floor_h)
+        verdict, reason = tnr_verdict(before, after, tx.eps, ctx.delta, bool(after.unhealthy), scope)
     if verdict == "commit" and after.unhealthy and not failed and gate:
         # a good change is still taking effect (clients restarting, alerts clearing): watch it while it
         # makes progress instead of stacking another change on top, then judge the final state again
         after, waited = _watch_recovery(cluster, ctx, ns, after, waited)
-        verdict, reason = tnr_verdict(before, after, tx.eps, ctx.delta, bool(after.unhealthy))
+        verdict, reason = tnr_verdict(before, after, tx.eps, ctx.delta, bool(after.unhealthy), scope)
     if failed and verdict == "commit":
         verdict, reason = "ineffective", f"an action failed: {failed[0].get('message', '')}"
-    tx.health_after = after.model_dump()
+    tx.health_before, tx.health_after = before.model_dump(), after.model_dump()
     tx.verdict, tx.verdict_reason = verdict, reason
     if not gate:
         verdict = "commit"

@@ -5,6 +5,10 @@ entry point (the load generator's client spans, or the entry services' server sp
 generator reports), E the request-weighted error ratio across services, L the normalised p99 latency
 at the entry point. U is the set of unhealthy components: pods not Ready, services erring above 5%,
 firing alerts.
+
+The verdict attributes: it weighs only the components an action could have affected (``Scope``: the
+touched components and their callers) and what was not already developing at BEGIN (pending alerts,
+fresh errors, a fault still spreading from an untouched component to its callers).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 import statistics
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from stratus.cluster.base import Cluster
@@ -21,6 +26,12 @@ from stratus.state import HealthReport
 ERROR_THRESHOLD = 0.05
 _POD_NAME = re.compile(r"^(?P<base>.+?)(-[a-z0-9]{8,10})?-[a-z0-9]{5}$")
 IGNORED_ALERTS = {"Watchdog", "InfoInhibitor"}
+RECENT_S = 30.0
+"""Shortest measurement window (two scrapes): the "most recent sub-window" of the health at a moment."""
+SYMPTOMS = ("pod:", "errors:")
+"""U entries that are a component's own state (with its count of Ready pods). Alerts and analyzer findings
+are reports about it: one can clear (a rollout resets its clock, a new ReplicaSet has no failures yet)
+while the component stays as bad."""
 
 
 def _scalar(result: dict[str, Any]) -> float | None:
@@ -51,9 +62,12 @@ def alert_component(labels: dict[str, str]) -> str:
     return labels.get("namespace", "cluster")
 
 
-def measure(cluster: Cluster, ctx: Context, namespace: str, at: float | None = None) -> HealthReport:
+def measure(cluster: Cluster, ctx: Context, namespace: str, at: float | None = None,
+            window_s: float | None = None) -> HealthReport:
+    """H and U at ``at`` (default now) over ``window_s`` (default ``ctx.window_s``)."""
     at = cluster.now() if at is None else at
-    w = _window(ctx.window_s)
+    window_s = ctx.window_s if window_s is None else window_s
+    w = _window(window_s)
     ns = f'namespace="{namespace}"'
     clients = "|".join(ctx.client_services)
     entries = "|".join(ctx.entry_services)
@@ -83,9 +97,13 @@ def measure(cluster: Cluster, ctx: Context, namespace: str, at: float | None = N
         latency_norm = 1.0
     H = 0.5 * availability - 0.3 * error_ratio - 0.2 * latency_norm
     unhealthy: set[str] = set()
-    notready = cluster.query(f'kube_pod_status_ready{{{ns}, condition="true"}} == 0', at)
-    for r in notready.get("result", []):
-        unhealthy.add(f"pod:{component_of_pod(r['metric'].get('pod', ''))}")
+    ready: dict[str, int] = {}
+    for r in cluster.query(f'kube_pod_status_ready{{{ns}, condition="true"}}', at).get("result", []):
+        component = component_of_pod(r["metric"].get("pod", ""))
+        if float(r["value"][1]) == 0:
+            unhealthy.add(f"pod:{component}")
+        else:
+            ready[component] = ready.get(component, 0) + 1
     by_svc = cluster.query(
         f'sum by (service_name) (rate({calls}{{{server}, status_code="STATUS_CODE_ERROR"}}[{w}])) / '
         f"sum by (service_name) (rate({calls}{{{server}}}[{w}])) > {ERROR_THRESHOLD}", at)
@@ -99,10 +117,54 @@ def measure(cluster: Cluster, ctx: Context, namespace: str, at: float | None = N
         name = f"{labels.get('alertname')}:{alert_component(labels)}"
         firing.append(name)
         unhealthy.add(f"alert:{name}")
-    return HealthReport(at=at, window_s=ctx.window_s, availability=round(availability, 5),
+    developing = _developing(cluster, namespace, at, server)
+    return HealthReport(at=at, window_s=window_s, developing=sorted(developing), ready=ready, availability=round(availability, 5),
                         error_ratio=round(error_ratio, 5), latency_norm=round(latency_norm, 5),
                         p99_ms=None if p99 is None else round(p99, 2), requests_per_s=round(total or 0.0, 3),
                         H=round(H, 5), unhealthy=sorted(unhealthy), firing_alerts=sorted(set(firing)))
+
+
+def _developing(cluster: Cluster, namespace: str, at: float, server: str) -> set[str]:
+    """Components whose trouble has begun but not yet shown in U: pending alerts, and services erring
+    above the threshold over the most recent sub-window."""
+    out = set()
+    pending = cluster.query(f'ALERTS{{namespace="{namespace}", alertstate="pending"}}', at)
+    for r in pending.get("result", []):
+        if r["metric"].get("alertname") not in IGNORED_ALERTS:
+            out.add(alert_component(r["metric"]))
+    calls, w = "traces_span_metrics_calls_total", _window(RECENT_S)
+    fresh = cluster.query(
+        f'sum by (service_name) (rate({calls}{{{server}, status_code="STATUS_CODE_ERROR"}}[{w}])) / '
+        f"sum by (service_name) (rate({calls}{{{server}}}[{w}])) > {ERROR_THRESHOLD}", at)
+    out.update(r["metric"].get("service_name", "") for r in fresh.get("result", []))
+    out.discard("")
+    return out
+
+
+def symptom_onset(cluster: Cluster, namespace: str, at: float) -> float | None:
+    """When the oldest alert pending or firing at ``at`` became active (``ALERTS_FOR_STATE``), if any."""
+    res = cluster.query(f'ALERTS_FOR_STATE{{namespace="{namespace}"}}', at)
+    starts = [float(r["value"][1]) for r in res.get("result", [])
+              if r.get("value") and r["metric"].get("alertname") not in IGNORED_ALERTS]
+    return min(starts) if starts else None
+
+
+def measure_current(cluster: Cluster, ctx: Context, namespace: str, at: float | None = None) -> HealthReport:
+    """Health at ``at`` over the window since the symptom began (at least ``RECENT_S``, at most
+    ``ctx.window_s``), so healthy samples from before the symptom do not flatter it."""
+    at = cluster.now() if at is None else at
+    onset = symptom_onset(cluster, namespace, at)
+    window = ctx.window_s if onset is None else min(ctx.window_s, max(RECENT_S, at - onset))
+    return measure(cluster, ctx, namespace, at=at, window_s=window)
+
+
+H_FIELDS = ("window_s", "availability", "error_ratio", "latency_norm", "p99_ms", "requests_per_s", "H")
+
+
+def with_current_h(report: HealthReport, cluster: Cluster, ctx: Context, namespace: str) -> HealthReport:
+    """``report`` with H (and its parts) replaced by the health since the symptom began at its time."""
+    current = measure_current(cluster, ctx, namespace, at=report.at)
+    return report.model_copy(update={k: getattr(current, k) for k in H_FIELDS})
 
 
 def noise_eps(cluster: Cluster, ctx: Context, namespace: str, end: float | None = None) -> float:
@@ -126,6 +188,44 @@ def noise_eps(cluster: Cluster, ctx: Context, namespace: str, end: float | None 
 Verdict = Literal["commit", "regression", "ineffective"]
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What a transaction's actions could have affected.
+
+    Attributes:
+        touched: components the actions change (``None``: anything, e.g. a Node or an unknown kind).
+        callees: component -> every component it calls, directly or not (the call graph).
+    """
+
+    touched: frozenset[str] | None
+    callees: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def reaches(self, component: str) -> bool:
+        """Whether the actions could have affected ``component``: touched, or calling a touched one."""
+        if self.touched is None or component in self.touched:
+            return True
+        known = component in self.callees or any(component in c for c in self.callees.values())
+        return not known or bool(self.callees.get(component, frozenset()) & self.touched)
+
+    def blamed(self, new_bad: set[str], before: HealthReport) -> set[str]:
+        """The newly unhealthy components the actions answer for.
+
+        Excused: components out of the actions' reach, components already developing at BEGIN (pending
+        alert, fresh errors), and untouched components calling one that was already failing or developing
+        at BEGIN and is itself untouched (that fault is still spreading to its callers)."""
+        developing = set(before.developing)
+        prior = unhealthy_components(before.unhealthy) | developing
+        untouched_prior = set() if self.touched is None else prior - self.touched
+        out = set()
+        for c in new_bad:
+            if not self.reaches(c) or c in developing:
+                continue
+            if (self.touched is None or c not in self.touched) and self.callees.get(c, frozenset()) & untouched_prior:
+                continue
+            out.add(c)
+        return out
+
+
 def unhealthy_components(unhealthy: list[str]) -> set[str]:
     """Components named by U's entries (``pod:geo``, ``alert:KubePodCrashLooping:geo`` -> ``geo``).
 
@@ -134,20 +234,38 @@ def unhealthy_components(unhealthy: list[str]) -> set[str]:
     return {u.rsplit(":", 1)[-1] for u in unhealthy}
 
 
+def symptoms(unhealthy: list[str]) -> set[str]:
+    """The entries of U that are a component's own state (pods not Ready, services erring)."""
+    return {u for u in unhealthy if u.startswith(SYMPTOMS)}
+
+
 def tnr_verdict(before: HealthReport, after: HealthReport, eps: float, delta: float,
-                incident_open: bool) -> tuple[Verdict, str]:
-    """The TNR gate (DESIGN §6.7) for one transaction."""
+                incident_open: bool, scope: Scope | None = None) -> tuple[Verdict, str]:
+    """The TNR gate (DESIGN §6.7) for one transaction.
+
+    ``before`` is the health at BEGIN (its H over the window since the symptom began); ``scope`` limits
+    the blame for newly unhealthy components to what the actions could have affected (``None``: blame
+    every new one). Progress is a gain of ``delta`` in H, a symptom that cleared, or an unhealthy component
+with no Ready pod that has one again (a database scaled back up): an alert or a finding
+    clearing while the component's own state did not improve (a restart resets alert clocks and rollout
+    history) is not progress."""
     if after.H < before.H - eps:
         return "regression", f"H fell from {before.H:.4f} to {after.H:.4f} (eps {eps:.4f})"
     was, now = unhealthy_components(before.unhealthy), unhealthy_components(after.unhealthy)
-    new_bad = sorted(now - was)
-    if new_bad:
-        detail = [u for u in after.unhealthy if u.rsplit(":", 1)[-1] in new_bad]
+    new_bad = now - was
+    blamed = sorted(new_bad if scope is None else scope.blamed(new_bad, before))
+    if blamed:
+        detail = [u for u in after.unhealthy if u.rsplit(":", 1)[-1] in blamed]
         return "regression", f"newly unhealthy: {', '.join(detail)}"
+    excused = sorted(new_bad - set(blamed))
+    note = f"; not attributed to the change: {', '.join(excused)}" if excused else ""
     if incident_open:
         gained = after.H - before.H >= delta
-        fewer = now < was or set(after.unhealthy) < set(before.unhealthy)
-        if not gained and not fewer:
+        cleared = symptoms(before.unhealthy) - symptoms(after.unhealthy)
+        back = {c for c in was if not before.ready.get(c) and after.ready.get(c)}
+        if not gained and not cleared and not back:
             return "ineffective", (f"incident still open and the change neither raised H by {delta} "
-                                   f"({before.H:.4f} -> {after.H:.4f}) nor cleared an unhealthy component")
-    return "commit", f"H {before.H:.4f} -> {after.H:.4f}; unhealthy {len(before.unhealthy)} -> {len(after.unhealthy)}"
+                                   f"({before.H:.4f} -> {after.H:.4f}) nor cleared a symptom (pod not Ready, "
+                                   f"service erring, no Ready pod){note}")
+    return "commit", (f"H {before.H:.4f} -> {after.H:.4f}; unhealthy {len(before.unhealthy)} -> "
+                      f"{len(after.unhealthy)}{note}")

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from stratus.state import HealthReport
-from stratus.tools.health import alert_component, component_of_pod, measure, noise_eps, tnr_verdict
+from stratus.tools.health import Scope, alert_component, component_of_pod, measure, noise_eps, tnr_verdict
 from stratus.twin.faults import inject
 
 NS = "test-hotel-reservation"
@@ -112,3 +112,45 @@ def test_tnr_verdict_compares_components_not_signals() -> None:
                            "alert:KubePodCrashLooping:rate", "errors:frontend", "errors:search"])
     verdict, reason = tnr_verdict(before, after, eps=0.005, delta=0.01, incident_open=True)
     assert verdict == "commit", reason
+
+
+CALLS = {"frontend": frozenset({"search", "geo", "rate"}), "search": frozenset({"geo", "rate"}),
+         "geo": frozenset(), "rate": frozenset()}
+
+
+def test_tnr_verdict_does_not_blame_what_was_developing_at_begin() -> None:
+    """search calls the touched geo, but its alert was already pending at BEGIN."""
+    before = report(0.2, ["pod:geo"])
+    after = report(0.25, ["alert:HighRequestErrorRate:search"])
+    scope = Scope(touched=frozenset({"geo"}), callees=CALLS)
+    assert tnr_verdict(before, after, 0.005, 0.01, True, scope)[0] == "regression"
+    before.developing = ["search"]
+    verdict, reason = tnr_verdict(before, after, 0.005, 0.01, True, scope)
+    assert verdict == "commit" and "not attributed to the change: search" in reason
+
+
+def test_tnr_verdict_blames_only_what_the_change_could_reach() -> None:
+    before, after = report(0.2, ["pod:rate"]), report(0.2, ["pod:rate", "errors:geo"])
+    assert tnr_verdict(before, after, 0.005, 0.01, True, Scope(touched=frozenset({"rate"}), callees=CALLS))[0] \
+        == "ineffective", "geo does not call rate"
+    assert tnr_verdict(before, after, 0.005, 0.01, True, Scope(touched=frozenset({"geo"}), callees=CALLS))[0] \
+        == "regression", "geo itself was touched"
+    assert tnr_verdict(before, after, 0.005, 0.01, True, Scope(touched=None, callees=CALLS))[0] == "regression"
+
+
+def test_an_alert_clearing_alone_is_not_progress() -> None:
+    """A rollout resets KubeDeploymentReplicasMismatch (no rollout in 5 min) without fixing the pods."""
+    before = report(0.1, ["alert:KubeDeploymentReplicasMismatch:profile", "latent:BadRollout:profile", "pod:profile"])
+    after = report(0.1, ["pod:profile"])
+    assert tnr_verdict(before, after, 0.005, 0.01, True)[0] == "ineffective"
+    assert tnr_verdict(before, report(0.1, ["alert:KubeDeploymentReplicasMismatch:profile"]), 0.005, 0.01,
+                       True)[0] == "commit", "the pods became Ready: that is progress"
+
+
+def test_a_component_that_is_available_again_is_progress() -> None:
+    """Scaling a database back up: its alert and finding clear, and it has a Ready pod again."""
+    before = report(0.08, ["alert:DeploymentNotReady:mongodb-rate", "latent:ScaledToZero:mongodb-rate", "pod:rate"])
+    after = report(0.08, ["alert:KubePodCrashLooping:rate", "pod:rate"])
+    assert tnr_verdict(before, after, 0.005, 0.01, True)[0] == "ineffective", "no Ready pod yet"
+    after.ready = {"mongodb-rate": 1}
+    assert tnr_verdict(before, after, 0.005, 0.01, True)[0] == "commit"

@@ -1,0 +1,116 @@
+"""What a transaction could have affected: the components its actions touch and the call graph around
+them (``Scope`` for the TNR verdict), read through the Cluster protocol only.
+
+Touched components come from the actions' targets: a workload or pod is its component, a Service the
+workloads it selects, a NetworkPolicy the workloads its pod selector matches, a ConfigMap or Secret the
+workloads that reference it, a database command the database's workload. A Node, or a kind not listed,
+may affect anything. The call graph joins the Deployments' ``*_ADDR`` environment with the client spans
+of recent traces.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from stratus.cluster.actions import Action
+from stratus.cluster.base import Cluster, ClusterError
+from stratus.tools.analyzers.view import View
+from stratus.tools.health import Scope, component_of_pod
+
+WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}
+TRACE_SAMPLE = 200
+
+
+def _labels_match(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def _selected(view: View, selector: dict[str, str] | None) -> set[str] | None:
+    """Workloads whose pod template carries ``selector`` (``None`` when the selector selects all)."""
+    if not selector:
+        return None
+    return {d["metadata"]["name"] for d in view.deployments
+            if _labels_match(selector, d["spec"]["template"].get("metadata", {}).get("labels", {}))}
+
+
+def _referencing(view: View, kind: str, name: str) -> set[str]:
+    """Workloads whose pod template mentions the ConfigMap or Secret ``name``."""
+    key = "configMap" if kind == "ConfigMap" else "secret"
+    out = set()
+    for d in view.deployments:
+        spec = d["spec"]["template"]["spec"]
+        refs = [v.get(key, {}).get("name" if key == "configMap" else "secretName") for v in spec.get("volumes") or []]
+        for c in spec.get("containers", []) + spec.get("initContainers", []):
+            refs += [(e.get(f"{key}Ref") or {}).get("name") for e in c.get("envFrom") or []]
+            refs += [((e.get("valueFrom") or {}).get(f"{key}KeyRef") or {}).get("name") for e in c.get("env") or []]
+        if name in refs:
+            out.add(d["metadata"]["name"])
+    return out
+
+
+def _object(cluster: Cluster, action: Action, snapshot: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The object as it was before the change (from the undo log), else as it is now."""
+    for m in snapshot:
+        meta = m.get("metadata", {})
+        if m.get("kind") == action.kind and meta.get("name") == action.name:
+            return m
+    try:
+        return cluster.get(action.kind, action.name, action.namespace)
+    except ClusterError:
+        return None
+
+
+def touched_by(cluster: Cluster, view: View, action: Action, snapshot: list[dict[str, Any]]) -> set[str] | None:
+    """Components one action changes (``None``: it may affect any component)."""
+    if action.kind in WORKLOADS:
+        return {action.name}
+    if action.kind == "Pod":
+        pod = next((p for p in view.pods if p["metadata"]["name"] == action.name), None)
+        return {view.deployment_of_pod(pod) if pod else component_of_pod(action.name)}
+    obj = _object(cluster, action, snapshot)
+    if action.kind == "Service":
+        sel = _selected(view, ((obj or {}).get("spec") or {}).get("selector"))
+        return None if sel is None else sel | {action.name}
+    if action.kind == "NetworkPolicy":
+        pod_selector = ((obj or {}).get("spec") or {}).get("podSelector") or {}
+        return _selected(view, pod_selector.get("matchLabels"))
+    if action.kind in ("ConfigMap", "Secret"):
+        return _referencing(view, action.kind, action.name) or None
+    return None
+
+
+def call_graph(cluster: Cluster, view: View) -> dict[str, frozenset[str]]:
+    """Component -> every component it calls, directly or through others."""
+    direct: dict[str, set[str]] = defaultdict(set)
+    for caller, callees in view.dependencies().items():
+        direct[caller] |= callees
+    for trace in cluster.traces(limit=TRACE_SAMPLE):
+        for span in trace.get("spans", []):
+            if span.get("kind") == "CLIENT" and span.get("peer"):
+                direct[span["service"]].add(view.service_component(span["peer"]))
+    closed: dict[str, frozenset[str]] = {}
+    for start in list(direct):
+        seen: set[str] = set()
+        stack = list(direct[start])
+        while stack:
+            c = stack.pop()
+            if c not in seen and c != start:
+                seen.add(c)
+                stack.extend(direct.get(c, ()))
+        closed[start] = frozenset(seen)
+    return closed
+
+
+def scope_of(cluster: Cluster, namespace: str, actions: list[Action], snapshot: list[dict[str, Any]]) -> Scope:
+    """The ``Scope`` of a transaction: its touched components and the namespace's call graph."""
+    view = View.read(cluster, namespace)
+    touched: set[str] = set()
+    everything = False  # an action whose reach is unknown (a Node, an unknown kind) touches everything
+    for a in actions:
+        t = touched_by(cluster, view, a, snapshot)
+        if t is None:
+            everything = True
+            break
+        touched |= t
+    return Scope(touched=None if everything else frozenset(touched), callees=call_graph(cluster, view))
