@@ -30,7 +30,7 @@ from stratus.twin.world import World
 WARM_UP_S = 300.0
 ALERT_WAIT_MAX_S = 600.0
 ALERT_POLL_S = 15.0
-HORIZON_S = 1800.0
+HORIZON_S = 900.0
 AGENTS = tuple(GRAPHS)
 COLLATERAL = "collateral:"
 
