@@ -67,6 +67,7 @@ def agent_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "tnr_violations": sum(int(r.get("tnr_violations") or 0) for r in ok),
         "harm_left": sum(bool(r.get("harm")) for r in rows),
         "false_resolutions": sum(bool(r.get("false_resolution")) for r in rows),
+        "unfinished_at_horizon": sum(r.get("finished_by_horizon") is False for r in rows),
         "rollbacks": sum(int(r.get("rollbacks") or 0) for r in ok),
         "transactions": sum(int(r.get("transactions") or 0) for r in ok),
         "median_wall_s": _median(r.get("wall_s") for r in ok),
@@ -146,7 +147,8 @@ def render_markdown(summary: dict[str, Any], chart: str | None = None, command: 
     horizon = " / ".join(f"{h:g}" for h in summary.get("horizon_s") or []) or "n/a"
     parts += [f"{summary['runs']} runs: {summary['scenarios']} scenarios x {len(summary['agents'])} agents, "
               f"policy {', '.join(summary['policies'])}. Every run is graded {horizon} simulated seconds "
-              "after detection, whenever the agent finished.", "", "## Per agent", "", agent_table_md(summary), "",
+              "after detection, however long its agent took (one still working then is graded as the world "
+              "stands).", "", "## Per agent", "", agent_table_md(summary), "",
               "Detection is graded on every run; localisation, analysis and mitigation on fault scenarios; "
               "\"controls ok\" is the share of no-fault controls left healthy with no committed change. "
               "Mitigation is decided by the benchmark's oracle (the injected cause is gone, the "

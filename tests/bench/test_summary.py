@@ -38,7 +38,7 @@ def test_harm_left_and_false_resolutions_are_counted_per_agent() -> None:
             _row("c", "scale_to_zero@user", False, outcome="escalated", horizon_s=1800.0, harm=[])]
     summary = summarize(rows)
     s = summary["agents"]["stratus"]
-    assert (s["harm_left"], s["false_resolutions"]) == (1, 1)
+    assert (s["harm_left"], s["false_resolutions"], s["unfinished_at_horizon"]) == (1, 1, 0)
     assert summary["horizon_s"] == [1800.0]
     md = render_markdown(summary)
     assert "harm left" in md and "false resolutions" in md and "graded 1800 simulated seconds after detection" in md
