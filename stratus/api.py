@@ -92,11 +92,16 @@ def parse_alerts(alerts: Any) -> list[Alert]:
         raise AlertValidationError("invalid alert: " + "; ".join(problems)) from None
 
 
+def new_incident_id() -> str:
+    """A fresh opaque incident id: random, so it tells nothing about what happened or where."""
+    return f"inc-{uuid.uuid4().hex[:10]}"
+
+
 def incident_id_for(alerts: list[Alert]) -> str:
     """Stable id from the alerts' fingerprints (dedup: the same alert group maps to one incident)."""
     keys = sorted(a.fingerprint or json.dumps(a.labels, sort_keys=True) for a in alerts)
-    digest = hashlib.sha1("|".join(keys).encode()).hexdigest()[:10] if keys else uuid.uuid4().hex[:10]
-    return f"inc-{digest}"
+    digest = hashlib.sha1("|".join(keys).encode()).hexdigest()[:10] if keys else None
+    return f"inc-{digest}" if digest else new_incident_id()
 
 
 @contextlib.contextmanager

@@ -4,7 +4,9 @@ Pure functions over the run-scenario objects of DESIGN §8 (one per scenario x a
 rebuilt from a saved ``results.jsonl`` without re-running anything. Metrics follow AIOpsLab's task
 split: detection is graded on every run; localisation, analysis and mitigation on fault scenarios only
 (the no-fault controls are reported separately in the per-fault table, where "mitigated" means the
-agent left a healthy system healthy).
+agent left a healthy system healthy). Every run is graded at the same simulated horizon after detection;
+harm left behind (the oracle's ``collateral:`` notes at the grade) and false resolutions (the agent
+reported the incident resolved, the oracle disagrees) are counted per agent.
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ def agent_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "mitigation_rate": _rate(r.get("mitigated") for r in faulty),
         "control_correct": _rate(r.get("mitigated") for r in controls),
         "tnr_violations": sum(int(r.get("tnr_violations") or 0) for r in ok),
+        "harm_left": sum(bool(r.get("harm")) for r in rows),
+        "false_resolutions": sum(bool(r.get("false_resolution")) for r in rows),
+        "unfinished_at_horizon": sum(r.get("finished_by_horizon") is False for r in rows),
         "rollbacks": sum(int(r.get("rollbacks") or 0) for r in ok),
         "transactions": sum(int(r.get("transactions") or 0) for r in ok),
         "median_wall_s": _median(r.get("wall_s") for r in ok),
@@ -88,6 +93,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "runs": len(rows),
         "scenarios": len({r["scenario"] for r in rows}),
+        "horizon_s": sorted({r["horizon_s"] for r in rows if r.get("horizon_s") is not None}),
         "policies": sorted({r.get("policy", "") for r in rows}),
         "agents": {a: agent_summary([r for r in rows if r["agent"] == a]) for a in agents},
         "by_fault_type": by_fault,
@@ -106,7 +112,8 @@ AGENT_COLUMNS = [
     ("n", "runs", _num), ("detection_accuracy", "detection", _pct),
     ("localization_accuracy", "localization", _pct), ("analysis_accuracy", "analysis", _pct),
     ("mitigation_rate", "mitigation", _pct), ("control_correct", "controls ok", _pct),
-    ("tnr_violations", "TNR violations", _num), ("rollbacks", "rollbacks", _num),
+    ("tnr_violations", "TNR violations", _num), ("harm_left", "harm left", _num),
+    ("false_resolutions", "false resolutions", _num), ("rollbacks", "rollbacks", _num),
     ("median_wall_s", "median wall s", _num), ("median_sim_time_to_mitigate_s", "median sim s to mitigate", _num),
 ]
 
@@ -137,13 +144,19 @@ def render_markdown(summary: dict[str, Any], chart: str | None = None, command: 
     parts = ["# STRATUS benchmark report", ""]
     if command:
         parts += [f"Produced by `{command}`.", ""]
+    horizon = " / ".join(f"{h:g}" for h in summary.get("horizon_s") or []) or "n/a"
     parts += [f"{summary['runs']} runs: {summary['scenarios']} scenarios x {len(summary['agents'])} agents, "
-              f"policy {', '.join(summary['policies'])}.", "", "## Per agent", "", agent_table_md(summary), "",
+              f"policy {', '.join(summary['policies'])}. Every run is graded {horizon} simulated seconds "
+              "after detection, however long its agent took (one still working then is graded as the world "
+              "stands).", "", "## Per agent", "", agent_table_md(summary), "",
               "Detection is graded on every run; localisation, analysis and mitigation on fault scenarios; "
               "\"controls ok\" is the share of no-fault controls left healthy with no committed change. "
               "Mitigation is decided by the benchmark's oracle (the injected cause is gone, the "
               "application is healthy and nothing the fix did not need was changed), not by the agent's own "
-              "report. A run that errored counts as a failure.", "",
+              "report. \"harm left\" counts runs with collateral damage at the grade (a change nobody needed, "
+              "on any workload, Service, NetworkPolicy, node, database account, ConfigMap or Secret); "
+              "\"false resolutions\" counts runs the agent reported resolved that the oracle did not grade "
+              "mitigated. A run that errored counts as a failure.", "",
               "## Mitigated per fault type (mitigated/runs)", "", fault_table_md(summary), ""]
     if chart:
         parts += [f"![mitigation rate per fault type]({chart})", ""]

@@ -1,6 +1,10 @@
 """Run one scenario: build the twin, warm it up, inject, wait for alerts, hand them to an agent, grade.
 
-``run_scenario`` returns the run-scenario JSON object of DESIGN §8 (a contract).
+``run_scenario`` returns the run-scenario JSON object of DESIGN §8 (a contract). Every agent is graded
+at the same simulated moment, ``HORIZON_S`` after detection (the moment the alerts are handed over):
+an agent that finishes earlier is graded when the twin's clock reaches the horizon, one still working
+then is graded as the world stands at the horizon. The incident id the agent works under is random,
+so nothing it can read (its state, transaction ids, the write lock's holder) names the scenario.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from stratus.api import invoke_graph, open_checkpointer
+from stratus.api import invoke_graph, new_incident_id, open_checkpointer
 from stratus.bench.baselines import GRAPHS
 from stratus.bench.noise import add_noise
 from stratus.bench.oracles import baseline, grade
@@ -26,7 +30,42 @@ from stratus.twin.world import World
 WARM_UP_S = 300.0
 ALERT_WAIT_MAX_S = 600.0
 ALERT_POLL_S = 15.0
+HORIZON_S = 900.0
 AGENTS = tuple(GRAPHS)
+COLLATERAL = "collateral:"
+
+
+class HorizonCluster:
+    """The Cluster an agent acts on in the benchmark: the twin's, plus a grade taken on the way.
+
+    When a wait would carry the clock past ``deadline``, the clock is first advanced to it and
+    ``on_horizon`` runs (the grader), then the wait goes on. Every other call goes to the twin as is.
+    """
+
+    def __init__(self, cluster: Any, deadline: float, on_horizon: Callable[[], Any]) -> None:
+        self._cluster = cluster
+        self.deadline = deadline
+        self._on_horizon = on_horizon
+        self.graded: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cluster, name)
+
+    def wait(self, seconds: float) -> None:
+        now = self._cluster.now()
+        if self.graded is None and now + seconds >= self.deadline:
+            first = max(0.0, self.deadline - now)
+            self._cluster.wait(first)
+            self.graded = self._on_horizon()
+            seconds -= first
+        if seconds > 0:
+            self._cluster.wait(seconds)
+
+    def grade_at_horizon(self) -> Any:
+        """The grade at the horizon: taken now if the clock got there, else after advancing it."""
+        if self.graded is None:
+            self.wait(max(0.0, self.deadline - self._cluster.now()))
+        return self.graded
 
 
 def _localization_ok(localized: list[str], expected: list[str]) -> bool:
@@ -73,17 +112,30 @@ def run_scenario(scenario: Scenario | str | Path, *, agent: str = "stratus", pol
     if agent == "oneshot":
         ctx.max_attempts = 1
     alerts = [a for a in world.firing() if a["labels"].get("alertname") != "Watchdog"]
-    thread = thread_id or f"{sc.id}-{agent}-{int(t0 * 1000)}"
+    thread = thread_id or new_incident_id()
+    detected_at = world.clock.now
+    committed_ids: set[str] = set()  # transactions committed so far, as the graph reports them
+
+    def track(node: str, update: dict[str, Any]) -> None:
+        committed_ids.update(t["id"] for t in update.get("transactions") or [] if t.get("status") == "committed")
+        if on_update is not None:
+            on_update(node, update)
+
+    def grade_now() -> tuple[bool, list[str]]:
+        return grade(world, cluster, records, base, ctx, changed=bool(committed_ids))
+
+    horizon = HorizonCluster(cluster, detected_at + HORIZON_S, grade_now)
     store = contextlib.nullcontext(checkpointer) if checkpointer is not None else open_checkpointer(db)
     with store as saver:  # one store for the whole run, so an approval can resume it
-        result = invoke_graph(alerts, cluster=cluster, context=ctx, thread_id=thread, checkpointer=saver,
-                              on_update=on_update, build=GRAPHS[agent])
+        result = invoke_graph(alerts, cluster=horizon, context=ctx, thread_id=thread, checkpointer=saver,
+                              on_update=track, build=GRAPHS[agent])
         while result.interrupted and approver is not None:
-            result = invoke_graph(alerts, cluster=cluster, context=ctx, thread_id=thread, checkpointer=saver,
-                                  resume=approver(result.interrupt), on_update=on_update, build=GRAPHS[agent])
+            result = invoke_graph(alerts, cluster=horizon, context=ctx, thread_id=thread, checkpointer=saver,
+                                  resume=approver(result.interrupt), on_update=track, build=GRAPHS[agent])
+    done_at = world.clock.now
+    mitigated, notes = horizon.grade_at_horizon()
     txs = result.transactions
-    committed = [t for t in txs if t["status"] == "committed"]
-    mitigated, notes = grade(world, cluster, records, base, ctx, changed=bool(committed))
+    committed = [t for t in txs if t["status"] == "committed" and (t.get("ended_at") or 0) <= horizon.deadline]
     localized = [result.root_cause["component"]] if result.root_cause else []
     exp = sc.expect
     analysis = None
@@ -116,4 +168,9 @@ def run_scenario(scenario: Scenario | str | Path, *, agent: str = "stratus", pol
         "llm_prompt_tokens": result.llm_prompt_tokens,
         "oracle": notes,
         "incident_id": result.incident_id,
+        "horizon_s": HORIZON_S,
+        "agent_done_s": round(done_at - detected_at, 1),
+        "finished_by_horizon": done_at <= horizon.deadline,
+        "harm": [n for n in notes if n.startswith(COLLATERAL)],
+        "false_resolution": result.outcome == "resolved" and not mitigated,
     }

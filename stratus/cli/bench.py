@@ -85,8 +85,9 @@ def bench(
 ) -> None:
     """Run every scenario with every agent; write results.jsonl, summary.json, report.md, mitigation.png.
 
-    Each run is one run-scenario object (a line of results.jsonl). summary.json holds, per agent:
-    detection, localisation, analysis and mitigation accuracy, TNR violations, rollbacks, median wall
+    Each run is one run-scenario object (a line of results.jsonl), graded at the same simulated horizon
+    after detection for every agent. summary.json holds, per agent: detection, localisation, analysis
+    and mitigation accuracy, TNR violations, harm left behind, false resolutions, rollbacks, median wall
     time and median simulated time to mitigate, plus a fault type x agent mitigation table.
     """
     from stratus.bench.scenarios import ScenarioError, load_dir
@@ -133,6 +134,8 @@ def bench(
     print_summary(summary)
     files = ["results.jsonl", "summary.json", "report.md"] + (["mitigation.png"] if (out / "mitigation.png").exists()
                                                               else [])
-    console.print(f"\n{len(rows)} runs in {time.perf_counter() - t0:.0f} s; wrote "
+    horizon = " / ".join(f"{h:g}" for h in summary.get("horizon_s") or []) or "n/a"
+    console.print(f"\n{len(rows)} runs in {time.perf_counter() - t0:.0f} s, each graded {horizon} simulated s "
+                  "after detection; wrote "
                   + ", ".join(str(out / f) for f in files))
 

@@ -87,6 +87,7 @@ def demo(
     thread_id = f"demo-{uuid.uuid4().hex[:10]}"
     timeline = Timeline(console, clock=lambda: world.clock.now, origin=injected_at)
     timeline.line("alerts", f"{len(alerts)} firing: {escape(', '.join(names)) or 'none'}")
+    detected_at = world.clock.now
     with open_checkpointer(db) as saver:
         try:
             row = run_scenario(sc, policy=ctx.policy, db=db, context=ctx, on_update=timeline,
@@ -97,4 +98,4 @@ def demo(
         state = build_graph(checkpointer=saver).get_state({"configurable": {"thread_id": thread_id}}).values
     console.print()
     console.print(report_panel(row, state, fault=f"{fault}@{target}", wall_s=time.perf_counter() - t0,
-                               sim_s=world.clock.now - injected_at, db=db))
+                               sim_s=detected_at - injected_at + row["agent_done_s"], db=db))

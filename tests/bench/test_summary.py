@@ -29,3 +29,16 @@ def test_errored_runs_count_as_failures() -> None:
     assert summary["by_fault_type"]["scale_to_zero"]["stratus"] == {"n": 3, "mitigated": 2,
                                                                     "rate": round(2 / 3, 4), "rollbacks": 0}
     assert "A run that errored counts as a failure." in render_markdown(summary)
+
+
+def test_harm_left_and_false_resolutions_are_counted_per_agent() -> None:
+    rows = [_row("a", "scale_to_zero@rate", True, outcome="resolved", horizon_s=1800.0, harm=[]),
+            _row("b", "scale_to_zero@geo", False, outcome="resolved", false_resolution=True, horizon_s=1800.0,
+                 harm=["collateral: Node kind-worker changed at unschedulable: False -> True"]),
+            _row("c", "scale_to_zero@user", False, outcome="escalated", horizon_s=1800.0, harm=[])]
+    summary = summarize(rows)
+    s = summary["agents"]["stratus"]
+    assert (s["harm_left"], s["false_resolutions"], s["unfinished_at_horizon"]) == (1, 1, 0)
+    assert summary["horizon_s"] == [1800.0]
+    md = render_markdown(summary)
+    assert "harm left" in md and "false resolutions" in md and "graded 1800 simulated seconds after detection" in md
