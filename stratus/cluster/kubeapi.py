@@ -87,9 +87,25 @@ class KubeApi:
 
     def __init__(self, client: k8s.ApiClient) -> None:
         self.client = client
-        self.dyn = DynamicClient(client)
         self.core = k8s.CoreV1Api(client)
+        self._dyn: DynamicClient | None = None
         self._resources: dict[str, Any] = {}
+
+    @property
+    def dyn(self) -> DynamicClient:
+        """The dynamic client, made on first use: making it asks the server for its API groups."""
+        if self._dyn is None:
+            self._dyn = self._discover(lambda: DynamicClient(self.client))
+        return self._dyn
+
+    @staticmethod
+    def _discover(ask: Any) -> Any:
+        try:
+            return ask()
+        except (ApiException, DynamicApiError) as exc:
+            raise translate(exc, "GET", "API discovery (/api, /apis)", None) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ClusterError(f"cannot reach the API server {getattr(exc, 'url', '')}: {exc}") from exc
 
     def resource(self, kind: str) -> Any:
         """The discovered resource for ``kind`` at its group's preferred version."""
@@ -97,10 +113,10 @@ class KubeApi:
             if kind not in KINDS:
                 raise ClusterError(f"unknown kind {kind!r}: STRATUS knows {', '.join(sorted(KINDS))}")
             try:
-                hits = [r for r in self.dyn.resources.search(kind=kind, group=KINDS[kind]["group"])
-                        if not isinstance(r, ResourceList)]
+                found = self._discover(lambda: self.dyn.resources.search(kind=kind, group=KINDS[kind]["group"]))
             except ResourceNotFoundError:
-                hits = []
+                found = []
+            hits = [r for r in found if not isinstance(r, ResourceList)]
             if not hits:
                 raise ClusterError(f"the server does not serve {kind} (group {KINDS[kind]['group'] or 'core'})")
             self._resources[kind] = next((r for r in hits if r.preferred), hits[0])

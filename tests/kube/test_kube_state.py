@@ -30,7 +30,7 @@ def test_snapshot_restore_round_trip(kube: KubeCluster, admin: DynamicClient) ->
     yaml.safe_dump(snap)  # plain data: a snapshot goes into the transaction log as is
     assert act(kube, "scale", "Deployment", "web", replicas=7).ok
     assert act(kube, "set_image", "Deployment", "web", images={"main": "nginx:broken"}).ok
-    assert act(kube, "patch", "Service", "web", type="strategic",
+    assert act(kube, "patch", "Service", "web", type="merge",  # strategic would add a port: merge key is `port`
                patch={"spec": {"ports": [{"name": "http", "port": 81, "targetPort": 9090}]}}).ok
     assert act(kube, "delete", "ConfigMap", "cfg").ok
     create(kube, configmap("added", {"x": "y"}))
