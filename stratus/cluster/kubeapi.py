@@ -26,6 +26,8 @@ from stratus.cluster.base import ClusterError, Conflict, NotFound
 from stratus.cluster.kinds import KINDS
 
 RETRY_ATTEMPTS = 5
+# Kinds KubeCluster reads for itself but no action names (so they stay out of the kubectl vocabulary).
+_READ_KINDS = {"Event": {"group": "", "namespaced": True}}
 _RBAC_VERB = {"GET": "get", "LIST": "list", "POST": "create", "PUT": "update", "PATCH": "patch",
               "DELETE": "delete"}
 
@@ -110,15 +112,17 @@ class KubeApi:
     def resource(self, kind: str) -> Any:
         """The discovered resource for ``kind`` at its group's preferred version."""
         if kind not in self._resources:
-            if kind not in KINDS:
+            known = KINDS.get(kind) or _READ_KINDS.get(kind)
+            if known is None:
                 raise ClusterError(f"unknown kind {kind!r}: STRATUS knows {', '.join(sorted(KINDS))}")
+            group = known["group"]
             try:
-                found = self._discover(lambda: self.dyn.resources.search(kind=kind, group=KINDS[kind]["group"]))
+                found = self._discover(lambda: self.dyn.resources.search(kind=kind, group=group))
             except ResourceNotFoundError:
                 found = []
             hits = [r for r in found if not isinstance(r, ResourceList)]
             if not hits:
-                raise ClusterError(f"the server does not serve {kind} (group {KINDS[kind]['group'] or 'core'})")
+                raise ClusterError(f"the server does not serve {kind} (group {group or 'core'})")
             self._resources[kind] = next((r for r in hits if r.preferred), hits[0])
         return self._resources[kind]
 
@@ -156,7 +160,8 @@ class KubeApi:
            wait=wait_exponential(multiplier=0.2, max=5), reraise=True)
     def pod_log(self, pod: str, namespace: str, **params: Any) -> str:
         try:
-            return str(self.core.read_namespaced_pod_log(pod, namespace, **params))
+            text = self.core.read_namespaced_pod_log(pod, namespace, **params)
+            return "" if text is None else str(text)  # the client gives None for an empty body
         except ApiException as exc:
             raise translate(exc, "GET", "pods/log", namespace) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
