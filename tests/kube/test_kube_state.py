@@ -135,3 +135,16 @@ def test_unknown_credentials_are_unauthorized(control_plane: ControlPlane, tmp_p
     path.write_text(yaml.safe_dump(cfg))
     res = act(KubeCluster(kubeconfig=str(path), namespace="default"), "scale", "Deployment", "web", replicas=1)
     assert not res.ok and res.message.startswith("unauthorized:")
+
+
+def test_kubeconfig_context_is_chosen_by_name(control_plane: ControlPlane, tmp_path: Path) -> None:
+    cfg = yaml.safe_load(control_plane.kubeconfig().read_text())
+    cfg["contexts"].append({"name": "elsewhere", "context": {"cluster": "test", "user": "admin",
+                                                             "namespace": "kube-system"}})
+    cfg["current-context"] = "missing-on-purpose"
+    path = tmp_path / "two.kubeconfig"
+    path.write_text(yaml.safe_dump(cfg))
+    kc = KubeCluster(kubeconfig=str(path), context="test")
+    assert kc.get("Namespace", "kube-system")["metadata"]["name"] == "kube-system"
+    with pytest.raises(ClusterError, match="context nope"):
+        KubeCluster(kubeconfig=str(path), context="nope")
