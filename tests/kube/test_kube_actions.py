@@ -9,11 +9,13 @@ import pytest
 from kube_controlplane import eventually, raw
 from kube_manifests import act, configmap, create, deployment, service
 from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
 from stratus.cluster.actions import Action
-from stratus.cluster.base import Cluster, Conflict, NotFound
+from stratus.cluster.base import Cluster, ClusterError, Conflict, NotFound
 from stratus.cluster.kube import KubeCluster
+from stratus.cluster.kubeapi import RETRY_ATTEMPTS
 from stratus.cluster.mutate import RESTARTED_AT
 
 
@@ -194,3 +196,29 @@ def test_events_and_logs(kube: KubeCluster) -> None:
     pod = eventually(lambda: kube.list("Pod", namespace=kube.namespace), what="a pod")[0]["metadata"]["name"]
     # no kubelet: the pod is never bound to a node, and the API server answers an unbound pod's logs empty
     assert kube.logs(pod, kube.namespace) == [] and kube.logs(pod, kube.namespace, previous=True) == []
+
+
+def test_429_and_5xx_are_retried_and_give_up_after_the_limit(kube: KubeCluster,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    create(kube, deployment())
+    real_get, failures = kube.api.dyn.get, [429, 503]
+
+    def flaky_get(*args: Any, **kw: Any) -> Any:
+        if failures:
+            raise ApiException(status=failures.pop(0), reason="Too Many Requests or Unavailable")
+        return real_get(*args, **kw)
+
+    monkeypatch.setattr(kube.api.dyn, "get", flaky_get)
+    assert kube.get("Deployment", "web")["spec"]["replicas"] == 2 and failures == []
+    calls = []
+
+    def always_down(*args: Any, **kw: Any) -> Any:
+        calls.append(1)
+        raise ApiException(status=500, reason="Internal Server Error")
+
+    monkeypatch.setattr(kube.api.dyn, "get", always_down)
+    with pytest.raises(ClusterError, match="500"):
+        kube.get("Deployment", "web")
+    assert len(calls) == RETRY_ATTEMPTS
+    res = act(kube, "scale", "Deployment", "web", replicas=1)  # a write's error is a result, not a crash
+    assert not res.ok and "500" in res.message
