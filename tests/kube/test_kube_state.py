@@ -10,8 +10,10 @@ import yaml
 from kube_controlplane import ControlPlane, eventually, raw
 from kube_manifests import act, configmap, create, deployment, service
 from kubernetes import client as k8s
+from kubernetes.config import incluster_config
 from kubernetes.dynamic import DynamicClient
 
+from stratus.cluster.actions import Action
 from stratus.cluster.base import ClusterError, NotFound
 from stratus.cluster.kube import LOCK_NAME, KubeCluster
 from stratus.cluster.mutate import SERVER_FIELDS
@@ -148,3 +150,31 @@ def test_kubeconfig_context_is_chosen_by_name(control_plane: ControlPlane, tmp_p
     assert kc.get("Namespace", "kube-system")["metadata"]["name"] == "kube-system"
     with pytest.raises(ClusterError, match="context nope"):
         KubeCluster(kubeconfig=str(path), context="nope")
+
+
+def test_in_cluster_config_with_a_service_account_token(admin: DynamicClient, namespace: str, tmp_path: Path,
+                                                        control_plane: ControlPlane,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    core, rbac = k8s.CoreV1Api(admin.client), k8s.RbacAuthorizationV1Api(admin.client)
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": "stratus"}})
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "cfg"}, "data": {"k": "v"}})
+    token = core.create_namespaced_service_account_token(
+        "stratus", namespace, {"spec": {"expirationSeconds": 3600}}).status.token
+    rbac.create_namespaced_role(namespace, {"metadata": {"name": "cm-read"}, "rules": [
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]})
+    rbac.create_namespaced_role_binding(namespace, {
+        "metadata": {"name": "stratus-cm-read"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "cm-read"},
+        "subjects": [{"kind": "ServiceAccount", "name": "stratus", "namespace": namespace}]})
+    # what the kubelet mounts into a pod, and the variables it sets
+    (tmp_path / "token").write_text(token)
+    (tmp_path / "ca.crt").write_bytes((control_plane.workdir / "pki" / "ca.crt").read_bytes())
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(tmp_path / "token"))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(tmp_path / "ca.crt"))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(control_plane.ports["apiserver"]))
+    kc = KubeCluster(namespace=namespace)  # no kubeconfig, inside a "pod": in-cluster config
+    assert kc.get("ConfigMap", "cfg")["data"] == {"k": "v"}
+    res = kc.apply(Action(verb="label", kind="ConfigMap", name="cfg", namespace=namespace,
+                          params={"set": {"x": "y"}}))
+    assert not res.ok and f"missing permission `update` on configmaps in namespace {namespace}" in res.message
