@@ -1,0 +1,312 @@
+"""``KubeCluster``: the Cluster protocol over a real Kubernetes API server (the official client).
+
+Connects with a kubeconfig file and context, or with the pod's service account (in-cluster config).
+Reads are bounded like the twin's (an "N more omitted" marker closes a cut listing). Writes go through
+``stratus.cluster.mutate``, the client-side half of kubectl shared with the twin, and are sent as a
+full replacement carrying the object's ``resourceVersion``, so a concurrent change is a 409 that is
+retried from a fresh read; ``dry_run=True`` asks the API server for a server-side dry run
+(``dryRun=All``): admission and validation run, nothing is stored. ``patch`` is sent as the patch
+itself (JSON, merge or strategic merge), as ``kubectl patch`` does, so the server's merge rules apply.
+Snapshots are full manifests without server-set fields; ``restore`` re-applies them in dependency
+order. The namespace write lock is a ``coordination.k8s.io`` Lease written with optimistic
+concurrency. Telemetry comes from a Prometheus / Alertmanager HTTP API by URL (``promhttp``).
+"""
+
+from __future__ import annotations
+
+import builtins
+import copy
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from stratus.cluster.actions import Action, ActionResult
+from stratus.cluster.base import ClusterError, Conflict, Manifest, NotFound, Ref, omitted_marker
+from stratus.cluster.kinds import KINDS
+from stratus.cluster.kubeapi import KubeApi, api_client
+from stratus.cluster.mutate import clean_manifest, mutate, previous_revision_template
+from stratus.cluster.promhttp import PrometheusHTTP
+
+LOCK_NAME = "stratus-tnr-lock"
+FIELD_MANAGER = "stratus"
+EVENTS_FETCH_MAX = 5000  # events are listed in storage order: fetch this many, then keep the newest
+LOG_BYTES_MAX = 2_000_000
+PATCH_CONTENT_TYPES = {"json": "application/json-patch+json", "merge": "application/merge-patch+json",
+                       "strategic": "application/strategic-merge-patch+json"}
+RESTORE_ORDER: list[str] = yaml.safe_load(
+    (Path(__file__).parent / "data" / "restore_order.yaml").read_text())["restore_order"]
+
+
+def _rfc3339_micro(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _epoch(stamp: str | None) -> float | None:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else None
+
+
+def _event_time(ev: Manifest) -> float:
+    for key in ("lastTimestamp", "eventTime", "firstTimestamp"):
+        t = _epoch(ev.get(key))
+        if t is not None:
+            return t
+    return _epoch(ev.get("metadata", {}).get("creationTimestamp")) or 0.0
+
+
+def _restore_rank(m: Manifest) -> int:
+    return RESTORE_ORDER.index(m["kind"]) if m["kind"] in RESTORE_ORDER else len(RESTORE_ORDER)
+
+
+_on_conflict = retry(retry=retry_if_exception_type(Conflict), stop=stop_after_attempt(5),
+                     wait=wait_exponential(multiplier=0.05, max=1), reraise=True)
+
+
+class KubeCluster:
+    """A Cluster backed by a real API server.
+
+    Args:
+        kubeconfig: kubeconfig file (default: ``$KUBECONFIG`` or ``~/.kube/config``).
+        context: kubeconfig context (default: its current context).
+        namespace: the namespace used when an action or read names none.
+        in_cluster: use the pod's service account; ``None`` decides as kubectl does.
+        prometheus_url: base URL of a Prometheus HTTP API (``query``, ``query_range``).
+        alertmanager_url: base URL of an Alertmanager (``alerts``; else Prometheus's firing alerts).
+        api: a ready ``KubeApi`` (tests, or a caller with its own ``ApiClient``).
+    """
+
+    is_twin = False  # approval "auto" still asks a human before changing a real cluster
+
+    def __init__(self, kubeconfig: str | None = None, *, context: str | None = None, namespace: str = "default",
+                 in_cluster: bool | None = None, prometheus_url: str | None = None,
+                 alertmanager_url: str | None = None, api: KubeApi | None = None) -> None:
+        self.api = api or KubeApi(api_client(kubeconfig, context, in_cluster))
+        self.namespace = namespace
+        self.telemetry = PrometheusHTTP(prometheus_url, alertmanager_url)
+
+    def _ns(self, kind: str, namespace: str | None) -> str | None:
+        return (namespace or self.namespace) if KINDS.get(kind, {}).get("namespaced", True) else None
+
+    # --- reads ------------------------------------------------------------------------------
+    def list(self, kind: str, namespace: str | None = None, selector: dict[str, str] | None = None,
+             limit: int = 200) -> builtins.list[Manifest]:
+        """Up to ``limit`` objects (all namespaces when ``namespace`` is None), then an Omitted marker."""
+        sel = ",".join(f"{k}={v}" for k, v in (selector or {}).items()) or None
+        out = self.api.call("LIST", kind, namespace=namespace, label_selector=sel, limit=limit)
+        api_version = out.get("apiVersion", "v1")
+        items = [{"apiVersion": api_version, "kind": kind, **i} for i in out.get("items", [])]
+        meta = out.get("metadata") or {}
+        if meta.get("continue"):
+            more = meta.get("remainingItemCount")
+            msg = (omitted_marker(len(items) + int(more), len(items), kind.lower() + "s") if more
+                   else f"... more {kind.lower()}s omitted")
+            items.append({"kind": "Omitted", "message": msg})
+        return items
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> Manifest:
+        return self.api.call("GET", kind, name, self._ns(kind, namespace))
+
+    def events(self, namespace: str | None = None, since: float | None = None,
+               limit: int = 200) -> builtins.list[Manifest]:
+        """Events, oldest first; past ``limit`` the newest are kept after an Omitted marker."""
+        raw = self.api.call("LIST", "Event", namespace=namespace, limit=EVENTS_FETCH_MAX).get("items", [])
+        evs = sorted((e for e in raw if since is None or _event_time(e) >= since), key=_event_time)
+        evs = [{"apiVersion": "v1", "kind": "Event", **e} for e in evs]
+        if len(evs) > limit:
+            return [{"kind": "Omitted", "message": omitted_marker(len(evs), limit, "events")}] + evs[-limit:]
+        return evs
+
+    def logs(self, pod: str, namespace: str, container: str | None = None, tail: int = 200,
+             since: float | None = None, previous: bool = False) -> builtins.list[str]:
+        params: dict[str, Any] = {"previous": previous, "limit_bytes": LOG_BYTES_MAX}
+        if container:
+            params["container"] = container
+        if since is not None:
+            params["since_seconds"] = max(1, int(time.time() - since))
+        lines = self.api.pod_log(pod, namespace, **params).splitlines()
+        if len(lines) > tail:
+            return [omitted_marker(len(lines), tail, "lines")] + lines[-tail:]
+        return lines
+
+    def query(self, promql: str, at: float | None = None) -> dict[str, Any]:
+        return self.telemetry.query(promql, at)
+
+    def query_range(self, promql: str, start: float, end: float, step: float) -> dict[str, Any]:
+        return self.telemetry.query_range(promql, start, end, step)
+
+    def traces(self, service: str | None = None, since: float | None = None,
+               limit: int = 50) -> builtins.list[dict[str, Any]]:
+        return []  # no tracing backend is wired to real clusters yet: agents treat this as "no traces"
+
+    def alerts(self) -> builtins.list[dict[str, Any]]:
+        return self.telemetry.alerts()
+
+    def now(self) -> float:
+        return time.time()
+
+    # --- writes -----------------------------------------------------------------------------
+    def apply(self, action: Action, dry_run: bool = False) -> ActionResult:
+        try:
+            msg, changed = self._apply(action, dry_run)
+            return ActionResult(ok=True, action=action.model_dump(), message=msg, dry_run=dry_run, changed=changed)
+        except (ClusterError, ValueError, KeyError) as exc:
+            return ActionResult(ok=False, action=action.model_dump(), message=str(exc), dry_run=dry_run)
+
+    def _apply(self, a: Action, dry_run: bool) -> tuple[str, bool]:
+        dr = {"dry_run": "All"} if dry_run else {}
+        suffix = " (server dry run)" if dry_run else ""
+        ns = self._ns(a.kind, a.namespace)
+        if a.verb in ("apply", "create"):
+            return self._apply_manifest(a, dr, suffix)
+        if a.verb == "delete":
+            self.api.call("DELETE", a.kind, a.name, ns, **dr)
+            return f'{a.kind.lower()} "{a.name}" deleted{suffix}', True
+        if a.verb == "exec":
+            raise ClusterError("exec is not supported on a real cluster by KubeCluster yet")
+        if a.verb == "patch":
+            kind = a.params.get("type", "strategic")
+            if kind not in PATCH_CONTENT_TYPES:
+                raise ClusterError(f"unknown patch type {kind!r} for {a.kind.lower()}/{a.name}")
+            before = self.api.call("GET", a.kind, a.name, ns)
+            after = self.api.call("PATCH", a.kind, a.name, ns, body=a.params.get("patch"),
+                                  content_type=PATCH_CONTENT_TYPES[kind], field_manager=FIELD_MANAGER, **dr)
+            changed = clean_manifest(before) != clean_manifest(after)
+            return f"{a.kind.lower()}/{a.name} {'patched' if changed else 'unchanged'}{suffix}", changed
+        changed = self._read_modify_write(a, ns, dr)
+        if a.verb == "rollout_undo":
+            return f"deployment.apps/{a.name} rolled back{suffix}", True
+        return f"{a.kind.lower()}/{a.name} {'patched' if changed else 'unchanged'}{suffix}", changed
+
+    @_on_conflict
+    def _read_modify_write(self, a: Action, ns: str | None, dr: dict[str, str]) -> bool:
+        """GET, change, PUT with the read ``resourceVersion``; a 409 starts over from a fresh GET."""
+        obj = self.api.call("GET", a.kind, a.name, ns)
+        if a.verb == "rollout_undo":
+            if a.kind != "Deployment":
+                raise ClusterError(f"rollout undo on {a.kind} is not supported by KubeCluster yet")
+            rss = self.api.call("LIST", "ReplicaSet", namespace=ns).get("items", [])
+            new = copy.deepcopy(obj)
+            new["spec"]["template"] = previous_revision_template(obj, rss, a.params.get("to_revision"))
+        else:
+            new = mutate(obj, a, now=time.time())
+        if clean_manifest(new) == clean_manifest(obj):
+            return False
+        self.api.call("PUT", a.kind, a.name, ns, body=new, field_manager=FIELD_MANAGER, **dr)
+        return True
+
+    def _apply_manifest(self, a: Action, dr: dict[str, str], suffix: str) -> tuple[str, bool]:
+        manifest = copy.deepcopy(a.params.get("manifest") or {})
+        kind, meta = manifest.get("kind"), manifest.get("metadata") or {}
+        if not kind or not meta.get("name"):
+            raise ClusterError("manifest needs kind and metadata.name")
+        ns = self._ns(kind, meta.get("namespace") or a.namespace)
+        if ns:
+            meta["namespace"] = ns
+        manifest.setdefault("apiVersion", self.api.resource(kind).group_version)
+        if a.verb == "create":
+            self.api.call("POST", kind, namespace=ns, body=clean_manifest(manifest), field_manager=FIELD_MANAGER, **dr)
+            return f"{kind.lower()}/{meta['name']} created{suffix}", True
+        try:
+            self.api.call("GET", kind, meta["name"], ns)
+            verb = "configured"
+        except NotFound:
+            verb = "created"
+        # Server-side apply: the API server merges the manifest with what others own (kubectl apply --server-side).
+        self.api.call("PATCH", kind, meta["name"], ns, body=clean_manifest(manifest),
+                      content_type="application/apply-patch+yaml", field_manager=FIELD_MANAGER,
+                      force_conflicts=True, **dr)
+        return f"{kind.lower()}/{meta['name']} {verb}{suffix}", True
+
+    def snapshot(self, refs: builtins.list[Ref]) -> builtins.list[Manifest]:
+        out = []
+        for kind, name, namespace in refs:
+            ns = self._ns(kind, namespace)
+            try:
+                out.append(clean_manifest(self.api.call("GET", kind, name, ns)))
+            except NotFound:
+                out.append({"kind": kind, "metadata": {"name": name, "namespace": ns}, "absent": True})
+        return out
+
+    def restore(self, snapshot: builtins.list[Manifest]) -> None:
+        """Put every object back as snapshotted: removals first (dependents first), then the rest in order."""
+        absent = sorted((m for m in snapshot if m.get("absent")), key=_restore_rank, reverse=True)
+        for m in absent:
+            try:
+                self.api.call("DELETE", m["kind"], m["metadata"]["name"], self._ns(m["kind"], m["metadata"].get("namespace")))
+            except NotFound:
+                pass
+        for m in sorted((m for m in snapshot if not m.get("absent")), key=_restore_rank):
+            if m["kind"] != "Pod":  # pods are recreated by their controllers; their snapshot is informational
+                self._put(copy.deepcopy(m))
+
+    @_on_conflict
+    def _put(self, m: Manifest) -> None:
+        kind, name = m["kind"], m["metadata"]["name"]
+        ns = self._ns(kind, m["metadata"].get("namespace"))
+        try:
+            cur = self.api.call("GET", kind, name, ns)
+        except NotFound:
+            if kind == "Service":  # a re-created Service gets a fresh cluster IP; the old one may be taken
+                m.get("spec", {}).pop("clusterIP", None)
+                m.get("spec", {}).pop("clusterIPs", None)
+            self.api.call("POST", kind, namespace=ns, body=m, field_manager=FIELD_MANAGER)
+            return
+        m["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
+        if kind == "Service":  # cluster IPs are immutable: keep the live ones
+            for key in ("clusterIP", "clusterIPs"):
+                if key in cur.get("spec", {}):
+                    m.setdefault("spec", {})[key] = cur["spec"][key]
+        self.api.call("PUT", kind, name, ns, body=m, field_manager=FIELD_MANAGER)
+
+    def wait(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    # --- coordination -----------------------------------------------------------------------
+    def acquire_lock(self, namespace: str, holder: str, ttl_s: float = 600.0) -> bool:
+        """Take the namespace's write lock unless another holder's Lease is still live.
+
+        Create and update both race safely: the API server accepts only one create of the name and
+        only one update per ``resourceVersion``; the loser gets a 409 and does not hold the lock.
+        """
+        now = time.time()
+        spec = {"holderIdentity": holder, "leaseDurationSeconds": int(ttl_s), "acquireTime": _rfc3339_micro(now),
+                "renewTime": _rfc3339_micro(now)}
+        try:
+            lease = self.api.call("GET", "Lease", LOCK_NAME, namespace)
+        except NotFound:
+            try:
+                self.api.call("POST", "Lease", namespace=namespace, body={
+                    "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                    "metadata": {"name": LOCK_NAME, "namespace": namespace}, "spec": spec})
+                return True
+            except Conflict:
+                return False
+        cur = lease.get("spec") or {}
+        other = cur.get("holderIdentity") not in (None, "", holder)
+        expires = (_epoch(cur.get("renewTime")) or 0.0) + float(cur.get("leaseDurationSeconds") or 0)
+        if other and now < expires:
+            return False
+        if not other and cur.get("acquireTime"):
+            spec["acquireTime"] = cur["acquireTime"]
+        lease["spec"] = {**cur, **spec}
+        try:
+            self.api.call("PUT", "Lease", LOCK_NAME, namespace, body=lease)
+        except Conflict:
+            return False
+        return True
+
+    def release_lock(self, namespace: str, holder: str) -> None:
+        try:
+            lease = self.api.call("GET", "Lease", LOCK_NAME, namespace)
+        except NotFound:
+            return
+        if (lease.get("spec") or {}).get("holderIdentity") != holder:
+            return
+        try:  # only the version we read: a lease taken over meanwhile is not ours to delete
+            self.api.call("DELETE", "Lease", LOCK_NAME, namespace,
+                          body={"preconditions": {"resourceVersion": lease["metadata"]["resourceVersion"]}})
+        except (NotFound, Conflict):
+            pass
