@@ -147,6 +147,9 @@ class KubeCluster:
     def now(self) -> float:
         return time.time()
 
+    def read_db(self, action: Action) -> dict[str, Any]:
+        raise ClusterError("reading a database is not supported on a real cluster by KubeCluster yet (needs exec)")
+
     # --- writes -----------------------------------------------------------------------------
     def apply(self, action: Action, dry_run: bool = False) -> ActionResult:
         try:

@@ -2,17 +2,20 @@
 
 ``mutate(manifest, action)`` returns the new desired object (never edits its input) for verbs that
 change one object's spec or metadata. Patches follow their RFCs: JSON patch (RFC 6902, via the
-``jsonpatch`` library), JSON merge patch (RFC 7386), and strategic merge (merge patch whose lists of
-named items, such as containers and env, merge by ``name``).
+``jsonpatch`` library), JSON merge patch (RFC 7386), and strategic merge (merge patch whose known lists
+merge item by item on their Go types' merge key: containers and env by ``name``, Service ports by ``port``,
+container ports by ``containerPort``; see ``data/merge_keys.yaml``).
 """
 
 from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import jsonpatch
+import yaml
 
 from stratus.cluster.actions import Action
 from stratus.cluster.base import ClusterError
@@ -20,29 +23,48 @@ from stratus.cluster.kinds import POD_TEMPLATE_KINDS
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 STRATUS_CHANGE = "stratus.io/change"  # marks pod templates written by STRATUS (rollbacks skip them)
+_MERGE_DATA = yaml.safe_load((Path(__file__).parent / "data" / "merge_keys.yaml").read_text())
+_MERGE_KEYS: dict[str, str] = _MERGE_DATA["merge_keys"]
+_CONTAINER_LISTS = frozenset(_MERGE_DATA["container_lists"])
+_CONTAINER_PORTS_KEY: str = _MERGE_DATA["container_ports_key"]
 
 
-def merge_patch(target: Any, patch: Any, strategic: bool = False) -> Any:
+def merge_patch(target: Any, patch: Any, strategic: bool = False, in_container: bool = False) -> Any:
+    """RFC 7386 merge of ``patch`` into ``target``; ``strategic`` merges the lists named in
+    ``data/merge_keys.yaml`` item by item, as the API server's strategic merge does."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     out = copy.deepcopy(target) if isinstance(target, dict) else {}
     for k, v in patch.items():
+        key = (_CONTAINER_PORTS_KEY if k == "ports" and in_container else _MERGE_KEYS.get(k)) if strategic else None
         if v is None:
             out.pop(k, None)
-        elif strategic and isinstance(v, list) and isinstance(out.get(k), list) and v \
-                and all(isinstance(i, dict) and "name" in i for i in v + out[k]):
-            merged = {i["name"]: i for i in copy.deepcopy(out[k])}
-            order = [i["name"] for i in out[k]]
-            for item in v:
-                if item.get("$patch") == "delete":
-                    merged.pop(item["name"], None)
-                    continue
-                merged[item["name"]] = merge_patch(merged.get(item["name"], {}), item, True)
-                if item["name"] not in order:
-                    order.append(item["name"])
-            out[k] = [merged[n] for n in order if n in merged]
+        elif key and isinstance(v, list) and isinstance(out.get(k), list) \
+                and all(isinstance(i, dict) and key in i for i in v + out[k]):
+            out[k] = _merge_list(out[k], v, key, k in _CONTAINER_LISTS)
         else:
             out[k] = merge_patch(out.get(k), v, strategic)
+    return out
+
+
+def _merge_list(live: list[dict[str, Any]], patch: list[dict[str, Any]], key: str,
+                containers: bool) -> list[dict[str, Any]]:
+    """Merge ``patch`` items into ``live`` by ``key``, ordered as apimachinery's strategicpatch orders them:
+    patch items keep the patch's order, live-only items are slotted in before the first patch item
+    that follows them in the live list (so a new item comes before the live-only items after it)."""
+    by_key = {i[key]: i for i in live}
+    deleted = {i[key] for i in patch if i.get("$patch") == "delete"}
+    patched = [merge_patch(by_key.get(i[key], {}), i, True, containers) for i in patch if i[key] not in deleted]
+    in_patch = {i[key] for i in patch}
+    server_only = [copy.deepcopy(i) for i in live if i[key] not in in_patch]
+    order = [i[key] for i in live]
+    out: list[dict[str, Any]] = []
+    while server_only or patched:
+        if server_only and (not patched or (patched[0][key] in order
+                                            and order.index(server_only[0][key]) < order.index(patched[0][key]))):
+            out.append(server_only.pop(0))
+        else:
+            out.append(patched.pop(0))
     return out
 
 

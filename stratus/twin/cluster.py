@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import builtins
 import copy
+from datetime import UTC, datetime
 from typing import Any
 
 from stratus.cluster.actions import Action, ActionResult
 from stratus.cluster.base import ClusterError, NotFound, Ref, omitted_marker
 from stratus.cluster.mutate import clean_manifest, mutate, previous_revision_template
 from stratus.twin.prom.query import evaluate, evaluate_range
-from stratus.twin.store import rfc3339
 from stratus.twin.world import World
 
 LOCK_NAME = "stratus-tnr-lock"
 DELETABLE = {"Pod", "NetworkPolicy", "PodChaos", "NetworkChaos", "Lease", "ResourceQuota", "ConfigMap",
              "Service", "Deployment"}
+
+
+def _micro_time(t: float) -> str:
+    """A Lease's ``MicroTime``, as the API server writes it."""
+    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _public(obj: dict[str, Any]) -> dict[str, Any]:
@@ -169,7 +174,7 @@ class TwinCluster:
         obj = store.get(a.kind, a.name, None if a.kind == "Node" else ns)
         new = mutate(obj, a, now=self.world.clock.now)
         self._validate(new)
-        changed = new.get("spec") != obj.get("spec") or new["metadata"] != obj["metadata"]
+        changed = clean_manifest(new) != clean_manifest(obj)  # a ConfigMap's change is in ``data``, not spec
         if not dry_run and changed:
             store.update(new)
         return f"{a.kind.lower()}/{a.name} {'patched' if changed else 'unchanged'}{suffix}", changed
@@ -201,7 +206,11 @@ class TwinCluster:
                 if not c.get("image"):
                     raise ClusterError(f"{name} is invalid: spec.template.spec.containers[{i}].image: Required value")
         if obj["kind"] == "Service":
+            seen: set[str] = set()
             for i, p in enumerate(spec.get("ports", [])):
+                if p.get("name") in seen:
+                    raise ClusterError(f'{name} is invalid: spec.ports[{i}].name: Duplicate value: "{p["name"]}"')
+                seen.add(p.get("name", ""))
                 tp = p.get("targetPort")
                 if isinstance(tp, int) and not 0 < tp < 65536:
                     raise ClusterError(f"{name} is invalid: spec.ports[{i}].targetPort: Invalid value: {tp}")
@@ -260,19 +269,22 @@ class TwinCluster:
 
     # --- coordination -----------------------------------------------------------------------
     def acquire_lock(self, namespace: str, holder: str, ttl_s: float = 600.0) -> bool:
+        """Take the namespace's write lock unless another holder's Lease is still live (``renewTime`` +
+        ``leaseDurationSeconds`` still ahead), as ``KubeCluster`` does on a real API server."""
         store, now = self.world.store, self.world.clock.now
+        spec = {"holderIdentity": holder, "leaseDurationSeconds": int(ttl_s), "acquireTime": _micro_time(now),
+                "renewTime": _micro_time(now)}
         if store.exists("Lease", LOCK_NAME, namespace):
-            lease = store.get("Lease", LOCK_NAME, namespace)
-            spec = lease["spec"]
-            if spec.get("holderIdentity") not in (None, "", holder) and now < spec.get("_expires", 0):
+            cur = store.get("Lease", LOCK_NAME, namespace)["spec"]
+            renewed = datetime.fromisoformat(cur["renewTime"].replace("Z", "+00:00")).timestamp()
+            if cur.get("holderIdentity") not in (None, "", holder) and now < renewed + cur["leaseDurationSeconds"]:
                 return False
-            spec.update({"holderIdentity": holder, "leaseDurationSeconds": int(ttl_s),
-                         "acquireTime": rfc3339(now), "renewTime": rfc3339(now), "_expires": now + ttl_s})
+            if cur.get("holderIdentity") == holder:
+                spec["acquireTime"] = cur["acquireTime"]
+            cur.update(spec)
             return True
         store.create({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                      "metadata": {"name": LOCK_NAME, "namespace": namespace},
-                      "spec": {"holderIdentity": holder, "leaseDurationSeconds": int(ttl_s),
-                               "acquireTime": rfc3339(now), "renewTime": rfc3339(now), "_expires": now + ttl_s}})
+                      "metadata": {"name": LOCK_NAME, "namespace": namespace}, "spec": spec})
         return True
 
     def release_lock(self, namespace: str, holder: str) -> None:
