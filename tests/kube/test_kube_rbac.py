@@ -4,13 +4,10 @@ naming the missing permission for anything else."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from kube_controlplane import ControlPlane, eventually, raw
+from kube_controlplane import eventually, raw
 from kube_manifests import configmap, create, deployment, service
 from kubernetes import client as k8s
 from kubernetes.dynamic import DynamicClient
@@ -20,7 +17,7 @@ from stratus.cluster.base import ClusterError, NotFound
 from stratus.cluster.kinds import CHAOS_KINDS, KINDS
 from stratus.cluster.kube import LOCK_NAME, KubeCluster
 from stratus.tools.kubectl.tables import ALLOW_LIST
-from stratus.tools.rbac import manifests, resource
+from stratus.tools.rbac import resource
 
 PARAMS: dict[str, dict[str, Any]] = {
     "scale": {"replicas": 3}, "patch": {"type": "merge", "patch": {"metadata": {"labels": {"patched": "yes"}}}},
@@ -94,32 +91,6 @@ def chaos_crds(admin: DynamicClient) -> None:
                    what=f"CRD for {kind} established")
 
 
-@pytest.fixture
-def stratus_sa(control_plane: ControlPlane, admin: DynamicClient, kube: KubeCluster, chaos_crds: None,
-               tmp_path: Path) -> Iterator[KubeCluster]:
-    """The shipped RBAC objects applied for a fresh namespace, and a KubeCluster with the account's token."""
-    ns = kube.namespace
-    objs = manifests(ns)
-    for o in objs:
-        res = admin.resources.get(api_version=o["apiVersion"], kind=o["kind"])
-        admin.create(res, body=o, namespace=o["metadata"].get("namespace"))
-    token = k8s.CoreV1Api(admin.client).create_namespaced_service_account_token(
-        "stratus", ns, {"spec": {"expirationSeconds": 3600}}).status.token
-    cfg = yaml.safe_load(control_plane.kubeconfig().read_text())
-    cfg["users"][0]["user"] = {"token": token}
-    path = tmp_path / "stratus.kubeconfig"
-    path.write_text(yaml.safe_dump(cfg))
-    sa = KubeCluster(kubeconfig=str(path), namespace=ns)
-    eventually(lambda: sa.list("Node", limit=1) is not None and sa.get("ServiceAccount", "stratus"),
-               what="the RBAC objects taking effect")
-    try:
-        yield sa
-    finally:
-        rbac = k8s.RbacAuthorizationV1Api(admin.client)
-        rbac.delete_cluster_role_binding(f"stratus-{ns}")
-        rbac.delete_cluster_role(f"stratus-{ns}")
-
-
 def _setup(kube: KubeCluster, admin: DynamicClient) -> dict[str, dict[str, Any]]:
     """As admin: one object of every kind (named ``a``), and a second Deployment revision to roll back to."""
     ns = kube.namespace
@@ -147,7 +118,7 @@ def _action(verb: str, kind: str, ns: str, existing: dict[str, dict[str, Any]]) 
 
 
 def test_every_allowed_action_passes_a_server_dry_run(stratus_sa: KubeCluster, kube: KubeCluster,
-                                                      admin: DynamicClient) -> None:
+                                                      admin: DynamicClient, chaos_crds: None) -> None:
     ns = stratus_sa.namespace
     existing = _setup(kube, admin)
     try:
