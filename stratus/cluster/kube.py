@@ -27,7 +27,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ex
 from stratus.cluster.actions import Action, ActionResult
 from stratus.cluster.base import ClusterError, Conflict, Manifest, NotFound, Ref, omitted_marker
 from stratus.cluster.kinds import KINDS
-from stratus.cluster.kubeapi import KubeApi, api_client
+from stratus.cluster.kubeapi import KubeApi, NotServed, api_client
 from stratus.cluster.mutate import clean_manifest, mutate, previous_revision_template
 from stratus.cluster.promhttp import PrometheusHTTP
 
@@ -95,7 +95,10 @@ class KubeCluster:
              limit: int = 200) -> builtins.list[Manifest]:
         """Up to ``limit`` objects (all namespaces when ``namespace`` is None), then an Omitted marker."""
         sel = ",".join(f"{k}={v}" for k, v in (selector or {}).items()) or None
-        out = self.api.call("LIST", kind, namespace=namespace, label_selector=sel, limit=limit)
+        try:
+            out = self.api.call("LIST", kind, namespace=namespace, label_selector=sel, limit=limit)
+        except NotServed:  # e.g. no Chaos Mesh installed: there are no objects of that kind
+            return []
         api_version = out.get("apiVersion", "v1")
         items = [{"apiVersion": api_version, "kind": kind, **i} for i in out.get("items", [])]
         meta = out.get("metadata") or {}

@@ -36,6 +36,10 @@ class Retryable(ClusterError):
     """429, 5xx or a dropped connection: the same request may succeed a moment later."""
 
 
+class NotServed(ClusterError):
+    """The API server does not serve the kind (Chaos Mesh's CRDs on a cluster without Chaos Mesh)."""
+
+
 def api_client(kubeconfig: str | None = None, context: str | None = None,
                in_cluster: bool | None = None) -> k8s.ApiClient:
     """An ``ApiClient`` from a kubeconfig file and context, or from the pod's service account.
@@ -122,7 +126,7 @@ class KubeApi:
                 found = []
             hits = [r for r in found if not isinstance(r, ResourceList)]
             if not hits:
-                raise ClusterError(f"the server does not serve {kind} (group {group or 'core'})")
+                raise NotServed(f"the server does not serve {kind} (group {group or 'core'})")
             self._resources[kind] = next((r for r in hits if r.preferred), hits[0])
         return self._resources[kind]
 

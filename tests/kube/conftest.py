@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kube_controlplane import ControlPlane, bin_dir, missing_programs
+import yaml
+from kube_controlplane import ControlPlane, bin_dir, eventually, missing_programs
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.dynamic import DynamicClient
 
 from stratus.cluster.kube import KubeCluster
+from stratus.tools.rbac import manifests
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +66,34 @@ def namespace(admin: DynamicClient) -> Iterator[str]:
 @pytest.fixture
 def kube(admin_kubeconfig: Path, namespace: str) -> KubeCluster:
     return KubeCluster(kubeconfig=str(admin_kubeconfig), namespace=namespace)
+
+
+@pytest.fixture
+def stratus_kubeconfig(control_plane: ControlPlane, admin: DynamicClient, namespace: str,
+                       tmp_path: Path) -> Iterator[Path]:
+    """The shipped RBAC objects (``stratus rbac``) applied for the test's namespace, and a kubeconfig
+    holding a token of their ServiceAccount (TokenRequest API)."""
+    for o in manifests(namespace):
+        admin.create(admin.resources.get(api_version=o["apiVersion"], kind=o["kind"]), body=o,
+                     namespace=o["metadata"].get("namespace"))
+    token = k8s.CoreV1Api(admin.client).create_namespaced_service_account_token(
+        "stratus", namespace, {"spec": {"expirationSeconds": 3600}}).status.token
+    cfg = yaml.safe_load(control_plane.kubeconfig().read_text())
+    cfg["users"][0]["user"] = {"token": token}
+    path = tmp_path / "stratus.kubeconfig"
+    path.write_text(yaml.safe_dump(cfg))
+    sa = KubeCluster(kubeconfig=str(path), namespace=namespace)
+    eventually(lambda: sa.list("Node", limit=1) is not None and sa.get("ServiceAccount", "stratus"),
+               what="the RBAC objects taking effect")
+    try:
+        yield path
+    finally:
+        rbac = k8s.RbacAuthorizationV1Api(admin.client)
+        rbac.delete_cluster_role_binding(f"stratus-{namespace}")
+        rbac.delete_cluster_role(f"stratus-{namespace}")
+
+
+@pytest.fixture
+def stratus_sa(stratus_kubeconfig: Path, namespace: str) -> KubeCluster:
+    """A KubeCluster with nothing but the shipped RBAC objects' permissions."""
+    return KubeCluster(kubeconfig=str(stratus_kubeconfig), namespace=namespace)
