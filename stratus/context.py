@@ -85,6 +85,8 @@ class Context:
                     metadata={"description": "Checkpoint store: SQLite path, or postgresql:// DSN."})
     resolve_wait_s: float = field(
         default=360.0, metadata={"description": "After a fix, how long to wait for firing alerts to clear."})
+    alert_poll_s: float = field(default=30.0, metadata={
+        "description": "While waiting for alerts to clear or a change to recover, re-measure this often."})
     lock_ttl_s: float = field(default=900.0, metadata={"description": "Lifetime of the namespace write lock."})
     chat_model: Any = field(default=None, metadata={
         "description": "A LangChain chat model to use instead of building one (Python API and tests)."})

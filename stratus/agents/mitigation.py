@@ -25,8 +25,6 @@ from stratus.tools.attribution import scope_of
 from stratus.tools.health import Scope, tnr_verdict, unhealthy_components, with_current_h
 from stratus.tools.kubectl import RISKY_VERBS, GuardError, db_state_read, inverse, parse, render, touches
 
-ALERT_POLL_S = 30.0
-
 
 def plan_mitigation(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = context_of(runtime)
@@ -231,8 +229,8 @@ def _watch_recovery(cluster: Any, ctx: Context, ns: str, current: HealthReport, 
     stalls = 0
     while current.unhealthy and waited < ctx.resolve_wait_s and stalls < 2 and \
             (until_h is None or current.H < until_h) and (floor_h is None or current.H >= floor_h):
-        cluster.wait(ALERT_POLL_S)
-        waited += ALERT_POLL_S
+        cluster.wait(ctx.alert_poll_s)
+        waited += ctx.alert_poll_s
         nxt = assess(cluster, ctx, ns)
         progress = nxt.H > current.H + 1e-3 or len(nxt.unhealthy) < len(current.unhealthy)
         # alerts outlive their symptoms by their look-back window: waiting for them is not a stall
@@ -275,8 +273,8 @@ def judge(state: IncidentState, runtime: Runtime[Context], *, gate: bool) -> dic
     waited = 0.0
     # alert rules keep firing for their look-back window after symptoms stop: wait for them (bounded)
     while _quiet_but_alerting(after) and after.H >= before.H - tx.eps and waited < ctx.resolve_wait_s:
-        cluster.wait(ALERT_POLL_S)
-        waited += ALERT_POLL_S
+        cluster.wait(ctx.alert_poll_s)
+        waited += ctx.alert_poll_s
         after = assess(cluster, ctx, ns)
     failed = [r for r in tx.results if not r.get("ok")]
     verdict, reason = tnr_verdict(before, after, tx.eps, ctx.delta, bool(after.unhealthy), scope)

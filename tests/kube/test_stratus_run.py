@@ -112,7 +112,7 @@ def test_stratus_run_a_whole_incident_as_the_service_account(kube: KubeCluster, 
     create(kube, deployment("web"))
     template = kube.get("Deployment", "web")["spec"]["template"]
     for k, v in {"SETTLE_S": "1", "SETTLE_MAX_S": "2", "WINDOW_S": "5", "BASELINE_S": "5",
-                 "RESOLVE_WAIT_S": "2", "MAX_SECONDS": "120"}.items():
+                 "RESOLVE_WAIT_S": "2", "ALERT_POLL_S": "1", "MAX_SECONDS": "120"}.items():
         monkeypatch.setenv("STRATUS_" + k, v)  # minutes of settling are for real incidents, not this test
     _Prometheus.firing = [{"labels": {"alertname": "KubeDeploymentReplicasMismatch", "namespace": ns,
                                       "deployment": "web", "severity": "warning"},

@@ -17,7 +17,6 @@ def traces(v: View) -> list[Finding]:
     trs = v.cluster.traces(None, since=v.cluster.now() - 120, limit=60)
     edges: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0, 0.0, 0, 0.0])
     for tr in trs:
-        by_id = {s["spanID"]: s for s in tr["spans"]}
         children = defaultdict(list)
         for s in tr["spans"]:
             children[s.get("parentSpanID")].append(s)
@@ -36,7 +35,6 @@ def traces(v: View) -> list[Finding]:
             if server is not None:
                 e[2] += max(0.0, s["duration_ms"] - server["duration_ms"])
                 e[4] += server["duration_ms"]
-        del by_id
     out = []
     for (caller, callee), (n, unreached, net_ms, own_err, server_ms) in edges.items():
         if not n:
