@@ -21,6 +21,16 @@ BACKOFF_MAX = 300.0
 BACKOFF_RESET_AFTER = 600.0
 
 
+def pull_failure(image: str, first: bool) -> dict[str, str]:
+    """The waiting state of a container whose image the registry does not know, as the real kubelet
+    writes it: ``ErrImagePull`` on the first failed pull, ``ImagePullBackOff`` while backing off."""
+    if first:
+        return {"reason": "ErrImagePull",
+                "message": f'rpc error: code = NotFound desc = failed to pull and unpack image '
+                           f'"docker.io/{image}": not found'}
+    return {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}
+
+
 @dataclass
 class ContainerRuntime:
     state: str = "new"  # new | pull_backoff | running | crash_backoff | config_error
@@ -139,13 +149,10 @@ class Kubelet:
                             f"docker.io/{repo}: not found", "kubelet", fp, node)
                 if first:
                     store.event(pod, "Warning", "Failed", "Error: ErrImagePull", "kubelet", fp, node)
-                    cr.waiting = {"reason": "ErrImagePull",
-                                  "message": f'rpc error: code = NotFound desc = failed to pull and unpack image '
-                                             f'"docker.io/{image}": not found'}
                 else:
                     store.event(pod, "Normal", "BackOff", f'Back-off pulling image "{image}"', "kubelet", fp, node)
                     store.event(pod, "Warning", "Failed", "Error: ImagePullBackOff", "kubelet", fp, node)
-                    cr.waiting = {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}
+                cr.waiting = pull_failure(image, first)
                 cr.state = "pull_backoff"
                 return
             if not cr.pulled:
