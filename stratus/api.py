@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import json
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from stratus.agents.common import open_transaction
 from stratus.cluster import set_default_factory
 from stratus.context import Context
 from stratus.graph import build_graph, recursion_limit
-from stratus.state import Alert
+from stratus.state import Alert, new_incident_id
 
 
 class AlertValidationError(ValueError):
@@ -90,11 +89,6 @@ def parse_alerts(alerts: Any) -> list[Alert]:
             loc = "alerts" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
             problems.append(f"{loc}: {err['msg']}")
         raise AlertValidationError("invalid alert: " + "; ".join(problems)) from None
-
-
-def new_incident_id() -> str:
-    """A fresh opaque incident id: random, so it tells nothing about what happened or where."""
-    return f"inc-{uuid.uuid4().hex[:10]}"
 
 
 def incident_id_for(alerts: list[Alert]) -> str:

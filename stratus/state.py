@@ -7,6 +7,7 @@ State values are JSON-plain (``model_dump()`` output) so checkpoints stay portab
 from __future__ import annotations
 
 import operator
+import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -223,6 +224,11 @@ def _merge_transactions(old: list[dict], new: list[dict]) -> list[dict]:
             index[t["id"]] = len(out)
             out.append(t)
     return out
+
+
+def new_incident_id() -> str:
+    """A fresh opaque incident id: random, so it tells nothing about what happened or where."""
+    return f"inc-{uuid.uuid4().hex[:10]}"
 
 
 class IncidentInput(TypedDict, total=False):

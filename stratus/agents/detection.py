@@ -7,7 +7,6 @@ the TNR tolerance eps.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -15,7 +14,7 @@ from langgraph.runtime import Runtime
 from stratus.agents.common import cluster_of, context_of, policy_of
 from stratus.context import Context
 from stratus.policies.base import PolicyStop
-from stratus.state import Finding, IncidentState
+from stratus.state import Finding, IncidentState, new_incident_id
 from stratus.tools.analyzers import assess
 from stratus.tools.health import IGNORED_ALERTS, alert_component, noise_eps, with_current_h
 
@@ -31,7 +30,7 @@ def detect(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     if not state.get("namespace"):
         intake["namespace"] = ns
     if not state.get("incident_id"):
-        intake["incident_id"] = f"inc-{uuid.uuid4().hex[:10]}"
+        intake["incident_id"] = new_incident_id()
     health = with_current_h(assess(cluster, ctx, ns), cluster, ctx, ns)
     eps = noise_eps(cluster, ctx, ns)
     findings = []

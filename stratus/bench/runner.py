@@ -17,12 +17,13 @@ from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from stratus.api import invoke_graph, new_incident_id, open_checkpointer
+from stratus.api import invoke_graph, open_checkpointer
 from stratus.bench.baselines import GRAPHS
 from stratus.bench.noise import add_noise
 from stratus.bench.oracles import baseline, grade
 from stratus.bench.scenarios import Scenario, load_scenario
 from stratus.context import Context
+from stratus.state import new_incident_id
 from stratus.twin.cluster import TwinCluster
 from stratus.twin.faults import inject
 from stratus.twin.world import World

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kube_controlplane import eventually
+
 from stratus.cluster.actions import Action, ActionResult
 from stratus.cluster.base import Cluster
 
@@ -35,19 +37,8 @@ class Backend:
 
     def eventually(self, check: Callable[[], Any], what: str, timeout_s: float = 60.0) -> Any:
         """Poll ``check`` until truthy; on the twin each poll advances the simulated clock by one tick."""
-        deadline, last = time.monotonic() + timeout_s, None
-        while time.monotonic() < deadline:
-            try:
-                last = check()
-                if last:
-                    return last
-            except Exception as exc:  # the object may not exist yet: keep polling
-                last = exc
-            if self.name == "twin":
-                self.cluster.wait(5.0)
-            else:
-                time.sleep(0.2)
-        raise AssertionError(f"{what} not reached on {self.name} within {timeout_s:.0f} s (last: {last!r})")
+        tick = (lambda: self.cluster.wait(5.0)) if self.name == "twin" else (lambda: time.sleep(0.2))
+        return eventually(check, timeout_s, f"{what} on {self.name}", tick)
 
 
 def project(actual: Any, expected: Any) -> Any:

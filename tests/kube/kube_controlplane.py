@@ -249,8 +249,12 @@ def raw(admin: DynamicClient, api_version: str, kind: str, name: str, namespace:
     return dict(admin.get(res, name=name, namespace=namespace).to_dict())
 
 
-def eventually(check: Callable[[], Any], timeout_s: float = 60.0, what: str = "condition") -> Any:
-    """Poll ``check`` until it returns something truthy; the real controllers work asynchronously."""
+def eventually(check: Callable[[], Any], timeout_s: float = 60.0, what: str = "condition",
+               tick: Callable[[], Any] = lambda: time.sleep(0.2)) -> Any:
+    """Poll ``check`` until it returns something truthy; the real controllers work asynchronously.
+
+    ``tick`` runs between polls (a sleep by default; the twin advances its simulated clock instead).
+    """
     deadline, last = time.monotonic() + timeout_s, None
     while time.monotonic() < deadline:
         try:
@@ -259,5 +263,5 @@ def eventually(check: Callable[[], Any], timeout_s: float = 60.0, what: str = "c
                 return last
         except Exception as exc:  # the object may not exist yet: keep polling
             last = exc
-        time.sleep(0.2)
+        tick()
     raise AssertionError(f"{what} not reached within {timeout_s:.0f} s (last: {last!r})")
