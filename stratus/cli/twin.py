@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated
 
 import typer
@@ -29,9 +30,9 @@ def serve(
 
     agent = KubeletAgent(k8s_config.new_client_from_config(config_file=kubeconfig, context=context),
                          nodes=nodes, prefix=prefix)
+    # Ctrl-C or SIGTERM at any moment (even during registration) ends the loop after its current pass.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: agent.stop())
     agent.register()
     console.print(f"serving as kubelet for {', '.join(agent.nodes)} (Ctrl-C stops)")
-    try:
-        agent.run()
-    except KeyboardInterrupt:
-        agent.stop()
+    agent.run()
