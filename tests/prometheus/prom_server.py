@@ -1,7 +1,8 @@
-"""A real Prometheus (Debian's ``prometheus`` package) for tests: started on a loopback port, stopped by PID.
+"""Real Prometheus and Alertmanager (Debian's packages) for tests: loopback ports, tmp storage, stopped by PID.
 
-``.ci/prometheus.sh`` installs ``prometheus`` and ``promtool``; without them the tests skip, saying so,
-unless ``STRATUS_REQUIRE_PROMETHEUS=1`` (set by ``.ci/run``) turns the skip into a failure.
+``.ci/prometheus.sh`` installs ``prometheus``, ``promtool`` and ``prometheus-alertmanager``; without them
+the tests skip, saying so, unless ``STRATUS_REQUIRE_PROMETHEUS=1`` (set by ``.ci/run``) turns the skip
+into a failure.
 """
 
 from __future__ import annotations
@@ -57,39 +58,40 @@ def eventually(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
     raise AssertionError(f"{what} not reached within {timeout_s:.0f} s (last: {last!r})")
 
 
-class RealPrometheus:
-    """One ``prometheus`` process with its own config, tmp storage and loopback port."""
+class _Server:
+    """One server process with its own config file, tmp storage and loopback port."""
 
-    def __init__(self, workdir: Path, config: dict[str, Any], *, remote_write_receiver: bool = False) -> None:
+    program = ""
+
+    def __init__(self, workdir: Path, config: dict[str, Any]) -> None:
         self.workdir = workdir
         self.config = config
-        self.remote_write_receiver = remote_write_receiver
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = workdir / "prometheus.log"
+        self.log_path = workdir / f"{self.program}.log"
 
-    def start(self) -> RealPrometheus:
-        binary = require_programs("prometheus")["prometheus"]
-        config_file = self.workdir / "prometheus.yml"
+    def args(self, config_file: Path) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> Any:
+        config_file = self.workdir / f"{self.program}.yml"
         config_file.write_text(yaml.safe_dump(self.config))
-        args = [binary, f"--config.file={config_file}", f"--storage.tsdb.path={self.workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"]
-        if self.remote_write_receiver:
-            args.append("--web.enable-remote-write-receiver")
         with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+            self.proc = subprocess.Popen(self.args(config_file), stdout=log, stderr=subprocess.STDOUT,
+                                         cwd=self.workdir)
         try:
             eventually(lambda: self._alive() and httpx.get(self.url + "/-/ready", timeout=2).status_code == 200,
-                       START_TIMEOUT_S, f"prometheus ready on {self.url}")
+                       START_TIMEOUT_S, f"{self.program} ready on {self.url}")
         except AssertionError:
             self.stop()
-            raise AssertionError(f"prometheus did not start; log:\n{self.log_path.read_text()[-3000:]}") from None
+            raise AssertionError(f"{self.program} did not start; log:\n{self.log_path.read_text()[-3000:]}") \
+                from None
         return self
 
     def _alive(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
-            raise AssertionError(f"prometheus exited with {self.proc.returncode}: "
+            raise AssertionError(f"{self.program} exited with {self.proc.returncode}: "
                                  f"{self.log_path.read_text()[-3000:]}")
         return True
 
@@ -105,8 +107,37 @@ class RealPrometheus:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
 
-    def __enter__(self) -> RealPrometheus:
+    def __enter__(self) -> Any:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class RealPrometheus(_Server):
+    """``prometheus``; ``remote_write_receiver`` turns on ``/api/v1/write``."""
+
+    program = "prometheus"
+
+    def __init__(self, workdir: Path, config: dict[str, Any], *, remote_write_receiver: bool = False) -> None:
+        super().__init__(workdir, config)
+        self.remote_write_receiver = remote_write_receiver
+
+    def args(self, config_file: Path) -> list[str]:
+        args = [require_programs("prometheus")["prometheus"], f"--config.file={config_file}",
+                f"--storage.tsdb.path={self.workdir / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn"]
+        if self.remote_write_receiver:
+            args.append("--web.enable-remote-write-receiver")
+        return args
+
+
+class RealAlertmanager(_Server):
+    """``prometheus-alertmanager``, clustering off (no gossip port)."""
+
+    program = "prometheus-alertmanager"
+
+    def args(self, config_file: Path) -> list[str]:
+        return [require_programs("prometheus-alertmanager")["prometheus-alertmanager"],
+                f"--config.file={config_file}", f"--storage.path={self.workdir / 'am-data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address=", "--log.level=warn"]

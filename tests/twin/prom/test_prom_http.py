@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator
 
 import httpx
@@ -142,3 +143,26 @@ def test_metrics_page_drops_stale_series():
     after = {lab["pod"] for n, lab, _ in current_samples(world.tsdb, world.clock.now) if n == "kube_pod_info"}
     gone = before - after
     assert gone and all(p.startswith("geo-") for p in gone)
+
+
+def test_queries_while_the_world_steps_under_the_shared_lock():
+    world = warmed_world()
+    lock = threading.Lock()
+    start = world.clock.now
+    steps = 40
+
+    def run() -> None:
+        for _ in range(steps):
+            with lock:
+                world.advance(5)
+
+    with serve_prometheus(world, lock=lock) as server:
+        stepper = threading.Thread(target=run)
+        stepper.start()
+        client = PrometheusHTTP(server.url)
+        seen = [client.query("count(kube_pod_info)")["result"][0]["value"] for _ in range(15)]
+        stepper.join(timeout=60)
+        assert not stepper.is_alive()
+    times = [t for t, _ in seen]
+    assert times == sorted(times) and start <= times[0] and times[-1] <= start + 5 * steps
+    assert {v for _, v in seen} == {str(len(world.store.list("Pod", world.namespace)))}
