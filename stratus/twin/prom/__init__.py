@@ -9,4 +9,7 @@ Laid out like Prometheus' own ``promql/`` and ``rules/``:
   :mod:`.query` the HTTP API's query endpoints.
 * :mod:`.rules` rule files and the alert state machine; :mod:`.template` alert templates;
   :mod:`.alertmanager` fingerprints, times and the webhook payload.
+* Over the wire: :mod:`.http` the Prometheus and Alertmanager HTTP APIs and ``/metrics``
+  (:func:`.http.serve_prometheus`); :mod:`.exposition` the text exposition format of the current
+  samples; :mod:`.remote_write` remote-write pushes at simulated timestamps, staleness markers included.
 """
