@@ -62,13 +62,14 @@ class TwinProvider:
         poll_s: wall seconds between evaluations of the twin's alert rules; 0 turns the alert source off.
         tick_s: simulated seconds the twin advances per poll.
         pace: wall seconds slept per simulated second in ``wait`` (see ``PacedTwin``).
+        cluster: a ready twin to serve instead of building one (Python API, tests).
     """
 
     def __init__(self, seed: int = 0, fault: str | None = None, poll_s: float = 5.0, tick_s: float = 30.0,
-                 pace: float = 0.0, warm_up_s: float = 300.0) -> None:
+                 pace: float = 0.0, warm_up_s: float = 300.0, cluster: TwinCluster | None = None) -> None:
         from stratus.twin.faults import inject
 
-        self.cluster = PacedTwin(seed=seed, warm_up_s=warm_up_s, pace=pace)
+        self.cluster = cluster or PacedTwin(seed=seed, warm_up_s=warm_up_s, pace=pace)
         if fault:
             kind, _, target = fault.partition(":")
             inject(self.cluster.world, kind, target or None)
