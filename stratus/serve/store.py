@@ -44,14 +44,15 @@ SCHEMA = [
         received INTEGER NOT NULL, updated_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (incident_id, fingerprint))""",
     "CREATE INDEX IF NOT EXISTS serve_alerts_fingerprint ON serve_alerts (fingerprint)",
     """CREATE TABLE IF NOT EXISTS serve_events (
-        incident_id TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS serve_events_incident ON serve_events (incident_id, at)",
+        seq {serial}, incident_id TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS serve_events_incident ON serve_events (incident_id, seq)",
     """CREATE TABLE IF NOT EXISTS serve_namespaces (
         namespace TEXT PRIMARY KEY, holder TEXT, lease_until DOUBLE PRECISION)""",
     """CREATE TABLE IF NOT EXISTS serve_notifications (
         incident_id TEXT NOT NULL, event TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (incident_id, event))""",
 ]
+SERIAL = {False: "INTEGER PRIMARY KEY", True: "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"}  # event order
 INCIDENT_COLUMNS = ("id", "group_key", "namespace", "receiver", "state", "outcome", "error", "pending", "resume",
                     "holder", "lease_until", "runs", "created_at", "updated_at", "finished_at")
 CLAIM_CANDIDATES = 20  # namespaces looked at per claim: bounded work per call
@@ -107,7 +108,7 @@ class IntakeStore:
             self._conn.execute("PRAGMA synchronous=FULL")  # an accepted payload survives a power cut
         with self._tx() as q:
             for stmt in SCHEMA:
-                q(stmt, ())
+                q(stmt.replace("{serial}", SERIAL[self.postgres]), ())
 
     def close(self) -> None:
         if self.postgres:
@@ -309,7 +310,7 @@ class IntakeStore:
                 return None
             alerts = q("SELECT fingerprint, status, alert, received, updated_at FROM serve_alerts "
                        "WHERE incident_id = ? ORDER BY fingerprint", (incident_id,))
-            events = q("SELECT at, kind, detail FROM serve_events WHERE incident_id = ? ORDER BY at DESC LIMIT ?",
+            events = q("SELECT at, kind, detail FROM serve_events WHERE incident_id = ? ORDER BY seq DESC LIMIT ?",
                        (incident_id, max_events))
         out = _row(rows[0])
         out["alerts"] = [{**json.loads(a), "status": s, "fingerprint": fp, "received": n, "updated_at": t}
