@@ -26,8 +26,10 @@ def serve(
     token: Annotated[str | None, typer.Option(
         envvar="STRATUS_SERVE_TOKEN", help="Bearer token every route but /healthz requires. Default: none "
                                            "(no auth; keep the port on loopback).")] = None,
-    workers: Annotated[int, typer.Option(envvar="STRATUS_SERVE_WORKERS", min=1, max=64,
-                                         help="Incidents run at once by this process.")] = 2,
+    workers: Annotated[int, typer.Option(
+        envvar="STRATUS_SERVE_WORKERS", min=0, max=64,
+        help="Incidents run at once by this process; 0: intake only (other processes on the same "
+             "PostgreSQL database run them).")] = 2,
     lease_s: Annotated[float, typer.Option(
         envvar="STRATUS_SERVE_LEASE_S", min=1.0,
         help="Lifetime of an incident's claim; another process resumes the incident this long after its "

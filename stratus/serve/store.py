@@ -56,6 +56,7 @@ SERIAL = {False: "INTEGER PRIMARY KEY", True: "BIGINT GENERATED ALWAYS AS IDENTI
 INCIDENT_COLUMNS = ("id", "group_key", "namespace", "receiver", "state", "outcome", "error", "pending", "resume",
                     "holder", "lease_until", "runs", "created_at", "updated_at", "finished_at")
 CLAIM_CANDIDATES = 20  # namespaces looked at per claim: bounded work per call
+BATCH_MAX = 500  # payloads per group commit
 
 
 @dataclass
@@ -66,6 +67,16 @@ class Accepted:
     created: bool
     firing: int
     resolved: int
+
+
+class _Pending:
+    """A payload waiting for its batch's commit."""
+
+    def __init__(self, payload: WebhookPayload, namespace: str) -> None:
+        self.payload, self.namespace = payload, namespace
+        self.done = False
+        self.result: Accepted | None = None
+        self.error: Exception | None = None
 
 
 @dataclass
@@ -95,6 +106,9 @@ class IntakeStore:
         self.clock = clock
         self.postgres = db.startswith(("postgres://", "postgresql://"))
         self._lock = threading.Lock()
+        self._batch_lock = threading.Lock()
+        self._pending_lock = threading.Lock()
+        self._pending: list[_Pending] = []
         if self.postgres:
             from psycopg_pool import ConnectionPool
 
@@ -150,15 +164,47 @@ class IntakeStore:
         A group with an open incident (same ``groupKey``, or an alert fingerprint already in an open
         incident) updates it; resolved alerts are recorded on it. Resolved alerts of a group with no open
         incident are recorded on its latest closed one, if any, and open nothing.
+
+        Returns once the payload is committed. Payloads arriving together are committed together (group
+        commit): whichever caller gets the batch lock writes every pending payload in one transaction,
+        one savepoint each, so one durable flush serves them all and one bad payload spoils none.
         """
-        for attempt in range(2):  # a concurrent process may open the same group first: then update it
-            try:
-                with self._tx() as q:
-                    return self._accept(q, payload, default_namespace)
-            except Exception as exc:
-                if attempt or not _unique_violation(exc):
-                    raise
-        raise AssertionError("unreachable")
+        item = _Pending(payload, default_namespace)
+        with self._pending_lock:
+            self._pending.append(item)
+        with self._batch_lock:
+            if not item.done:  # nobody took it yet: lead a batch (it includes this payload)
+                with self._pending_lock:
+                    batch, self._pending = self._pending[:BATCH_MAX], self._pending[BATCH_MAX:]
+                self._commit(batch)
+        if item.error is not None:
+            raise item.error
+        assert item.result is not None
+        return item.result
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            with self._tx() as q:
+                for n, item in enumerate(batch):
+                    for attempt in range(2):  # another process may open the same group first: then update it
+                        q(f"SAVEPOINT p{n}", ())
+                        try:
+                            item.result = self._accept(q, item.payload, item.namespace)
+                        except Exception as exc:
+                            q(f"ROLLBACK TO SAVEPOINT p{n}", ())
+                            item.error = exc
+                            if attempt or not _unique_violation(exc):
+                                break
+                            item.error = None
+                        else:
+                            break
+                        finally:
+                            q(f"RELEASE SAVEPOINT p{n}", ())
+        except Exception as exc:  # the commit itself failed: nothing of the batch is stored
+            for item in batch:
+                item.result, item.error = None, item.error or exc
+        for item in batch:
+            item.done = True
 
     def _accept(self, q: Query, payload: WebhookPayload, default_namespace: str) -> Accepted:
         now = self.clock()

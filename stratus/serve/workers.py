@@ -38,7 +38,7 @@ class WorkerSettings:
     """How workers run incidents.
 
     Attributes:
-        workers: threads, so at most this many incidents run at once in this process.
+        workers: threads, so at most this many incidents run at once in this process (0: intake only).
         lease_s: claim lifetime; renewed every third of it. A dead process's incidents resume after it.
         idle_s: wait between claims when nothing is runnable (also the reaction time to new alerts).
         context: ``Context`` fields for every incident (policy, approval, budgets ...); ``db`` is the store's.
@@ -64,7 +64,7 @@ class WorkerPool:
         self.busy = 0
 
     def start(self) -> None:
-        for i in range(max(1, self.settings.workers)):
+        for i in range(self.settings.workers):  # 0: an intake-only process (other processes run graphs)
             t = threading.Thread(target=self._loop, args=(f"{self.holder}/w{i}",), name=f"stratus-worker-{i}",
                                  daemon=True)
             t.start()
