@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from stratus.serve.clusters import ClusterProvider
-from stratus.serve.incidents import incident_view
+from stratus.serve.incidents import incident_view, row_view
 from stratus.serve.metrics import ServeMetrics
 from stratus.serve.notify import Notifier
 from stratus.serve.payload import PayloadError, WebhookPayload, parse_payload
@@ -160,7 +160,7 @@ def create_app(config: ServeConfig, clusters: ClusterProvider) -> Starlette:
         if not raw.isdigit() or not 1 <= int(raw) <= 1000:
             return _error(400, f"query parameter limit must be an integer from 1 to 1000, not {raw!r}")
         rows = await run_in_threadpool(store.incidents, state, int(raw))
-        return JSONResponse({"incidents": rows})
+        return JSONResponse({"incidents": [row_view(r) for r in rows]})
 
     async def get_incident(request: Request) -> Response:
         incident_id = request.path_params["id"]

@@ -55,6 +55,11 @@ def graph_view(db: str, incident_id: str) -> dict[str, Any] | None:
             "llm_tokens": values.get("llm_tokens", 0), "steps": list(reversed(steps))}
 
 
+def row_view(row: dict[str, Any]) -> dict[str, Any]:
+    """An incident row with its times as RFC 3339 UTC strings."""
+    return {**row, **{k: _iso(row[k]) for k in ("created_at", "updated_at", "finished_at", "lease_until")}}
+
+
 def incident_view(store: IntakeStore, incident_id: str) -> dict[str, Any] | None:
     """Status, alerts, timeline (intake events and graph steps, oldest first) and transactions."""
     row = store.incident(incident_id)
@@ -65,8 +70,7 @@ def incident_view(store: IntakeStore, incident_id: str) -> dict[str, Any] | None
     if graph is not None:
         timeline += graph.pop("steps")
     timeline.sort(key=lambda e: e["at"] or "")
-    for key in ("created_at", "updated_at", "finished_at", "lease_until"):
-        row[key] = _iso(row[key])
+    row = row_view(row)
     for a in row["alerts"]:
         a["updated_at"] = _iso(a["updated_at"])
     return {**row, "timeline": timeline, "graph": graph,
