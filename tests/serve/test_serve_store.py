@@ -8,36 +8,16 @@ separate connections, as separate processes would.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
+from serve_helpers import DSN, pg_reachable, pg_reset
 
 from stratus.serve.payload import WebhookPayload
 from stratus.serve.store import IntakeStore
-
-DSN = os.environ.get("STRATUS_TEST_PG_DSN", "postgresql://stratus:stratus@127.0.0.1:5432/stratus_test")
-TABLES = ("serve_incidents", "serve_alerts", "serve_events", "serve_namespaces", "serve_notifications")
-
-
-def pg_reachable() -> None:
-    try:
-        psycopg.connect(DSN, connect_timeout=5).close()
-    except psycopg.OperationalError as exc:
-        why = f"PostgreSQL not reachable at DSN {DSN}: start it or set STRATUS_TEST_PG_DSN ({exc})"
-        if os.environ.get("STRATUS_REQUIRE_PG") == "1":
-            pytest.fail(why + "; STRATUS_REQUIRE_PG=1 requires it", pytrace=False)
-        pytest.skip(why)
-
-
-def pg_reset() -> None:
-    with psycopg.connect(DSN, autocommit=True) as conn:
-        for t in TABLES:
-            conn.execute(f"DROP TABLE IF EXISTS {t}")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -25,8 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
-from serve_helpers import until
-from test_store import DSN, pg_reachable, pg_reset
+from serve_helpers import DSN, pg_reachable, pg_reset, until
 
 from stratus.api import open_checkpointer
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_store import DSN, pg_reachable, pg_reset
+from serve_helpers import DSN, pg_reachable, pg_reset
 
 ROOT = Path(__file__).resolve().parents[2]
 
