@@ -1,4 +1,4 @@
-"""The ``stratus`` command: demo, run-scenario, bench, faults, log, guard, rbac, run, twin serve.
+"""The ``stratus`` command: demo, run-scenario, bench, faults, log, guard, rbac, run, serve, twin serve.
 
 This module is the typer app and the list of its commands; each command lives in its own module and
 hands off to library code (``bench.runner``, ``api``, ``tools.kubectl``, ``twin.faults``), and the rich
@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from stratus.cli import bench, demo, faults, guard, log, rbac, run, twin
+from stratus.cli import bench, demo, faults, guard, log, rbac, run, serve, twin
 from stratus.cli.common import console
 
 app = typer.Typer(
@@ -54,4 +54,5 @@ app.command()(faults.faults)
 app.command()(log.log)
 app.command()(guard.guard)
 app.command()(rbac.rbac)
+app.command()(serve.serve)
 app.add_typer(twin.app, name="twin")
