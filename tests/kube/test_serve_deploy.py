@@ -1,5 +1,5 @@
 """deploy/: the kustomize base for ``stratus serve``, rendered by kubectl's built-in kustomize and applied
-with a server-side dry run to the real API server (tests/kube's control plane fixture).
+with a server-side dry run to the real API server (this folder's control plane fixture).
 
 Also checks what a dry run cannot: every setting the ConfigMap and Secret give is read by ``stratus
 serve`` (an option's env var or a ``Context`` field), the probes hit a route that needs no token, and
@@ -8,9 +8,7 @@ the Alertmanager receiver example posts to the Service's intake route.
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
-import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -23,14 +21,6 @@ from stratus.cli import app
 from stratus.context import Context
 
 ROOT = Path(__file__).resolve().parents[2]
-KUBE_TESTS = ROOT / "tests" / "kube"
-sys.path.insert(0, str(KUBE_TESTS))
-_spec = importlib.util.spec_from_file_location("kube_conftest", KUBE_TESTS / "conftest.py")
-assert _spec is not None and _spec.loader is not None
-kube_conftest = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(kube_conftest)
-control_plane = kube_conftest.control_plane  # the session fixture of tests/kube, reused here
-admin_kubeconfig = kube_conftest.admin_kubeconfig
 
 
 def kubectl(control_plane: Any, *args: str, stdin: str | None = None) -> str:
