@@ -35,6 +35,14 @@ def _pct(value: Any, total: int, round_up: bool) -> int:
     return int(value)
 
 
+NOT_HELPFUL = "Preemption is not helpful for scheduling"
+
+
+def _histogram(reasons: dict[str, int]) -> str:
+    """``"2 Insufficient cpu, 1 node(s) ..."``: counts and reasons sorted as text, as the scheduler prints them."""
+    return ", ".join(sorted(f"{c} {r}" for r, c in reasons.items()))
+
+
 def owned_by(obj: dict[str, Any], owner: dict[str, Any]) -> bool:
     return any(r.get("uid") == owner["metadata"]["uid"] for r in obj["metadata"].get("ownerReferences", []))
 
@@ -232,13 +240,17 @@ class Controllers:
             if pod["spec"].get("nodeName"):
                 continue
             reasons: dict[str, int] = {}
+            preempt: dict[str, int] = {}
             fits = []
             for node in nodes:
                 why = self._unfit(pod, node)
-                if why:
-                    reasons[why] = reasons.get(why, 0) + 1
-                else:
+                if why is None:
                     fits.append(node)
+                    continue
+                reasons[why[0]] = reasons.get(why[0], 0) + 1
+                # the twin has no pod priorities, so preemption never finds a victim where it could help
+                hint = "No preemption victims found for incoming pod" if why[1] else NOT_HELPFUL
+                preempt[hint] = preempt.get(hint, 0) + 1
             if fits:
                 node = min(fits, key=lambda n: (self._requested(n, "memory"), n["metadata"]["name"]))
                 pod["spec"]["nodeName"] = node["metadata"]["name"]
@@ -248,9 +260,8 @@ class Controllers:
                             f"to {node['metadata']['name']}", "default-scheduler")
                 continue
             n = len(nodes)
-            detail = ", ".join(f"{c} {r}" for r, c in sorted(reasons.items(), key=lambda kv: f"{kv[1]} {kv[0]}"))
-            msg = (f"0/{n} nodes are available: {detail}. preemption: 0/{n} nodes are available: "
-                   f"{n} Preemption is not helpful for scheduling.")
+            msg = (f"0/{n} nodes are available: {_histogram(reasons)}. preemption: 0/{n} nodes are available: "
+                   f"{_histogram(preempt)}.")
             pod["status"]["phase"] = "Pending"
             pod["status"]["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                                             "message": msg}]
@@ -268,13 +279,12 @@ class Controllers:
                 total += parse_quantity((c.get("resources") or {}).get("requests", {}).get(resource)) or 0.0
         return total
 
-    def _unfit(self, pod: dict[str, Any], node: dict[str, Any]) -> str | None:
-        labels = node["metadata"].get("labels", {})
-        sel = pod["spec"].get("nodeSelector") or {}
-        if any(labels.get(k) != v for k, v in sel.items()):
-            return "node(s) didn't match Pod's node affinity/selector"
+    def _unfit(self, pod: dict[str, Any], node: dict[str, Any]) -> tuple[str, bool] | None:
+        """Why ``node`` cannot take ``pod`` (the first failing filter, in kube-scheduler's plugin order:
+        NodeUnschedulable, TaintToleration, NodeAffinity, NodeResourcesFit) and whether evicting pods
+        could make room; None when it fits."""
         if node["spec"].get("unschedulable"):
-            return "node(s) were unschedulable"
+            return "node(s) were unschedulable", False
         tolerations = pod["spec"].get("tolerations") or []
         for taint in node["spec"].get("taints") or []:
             if taint.get("effect") not in ("NoSchedule", "NoExecute"):
@@ -282,13 +292,17 @@ class Controllers:
             if not any((t.get("operator") == "Exists" and (not t.get("key") or t.get("key") == taint.get("key")))
                        or (t.get("key") == taint.get("key") and t.get("value") == taint.get("value"))
                        for t in tolerations):
-                return "node(s) had untolerated taint(s)"
+                return "node(s) had untolerated taint(s)", False
+        labels = node["metadata"].get("labels", {})
+        sel = pod["spec"].get("nodeSelector") or {}
+        if any(labels.get(k) != v for k, v in sel.items()):
+            return "node(s) didn't match Pod's node affinity/selector", False
         for res in ("cpu", "memory"):
             want = sum(parse_quantity((c.get("resources") or {}).get("requests", {}).get(res)) or 0.0
                        for c in pod["spec"]["containers"])
             cap = parse_quantity(node["status"]["allocatable"].get(res)) or 0.0
             if want and self._requested(node, res) + want > cap:
-                return f"Insufficient {res}"
+                return f"Insufficient {res}", want <= cap  # beyond the allocatable, no eviction helps
         return None
 
     # --- endpoints --------------------------------------------------------------------------

@@ -1,0 +1,129 @@
+"""The Cluster contract where pods are scheduled and run: scheduling failures, endpoints, events.
+
+Each test runs on the twin and on the real control plane with the twin as its kubelet
+(``running_backend``). The real scheduler, endpoints and workload controllers are the reference: each
+case here is one where the twin's own controllers were checked (and fixed) against them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from contract_backends import KNOWN_IMAGE, Backend, running_backend, scheduling_message
+from kube_manifests import deployment
+
+from stratus.cluster.base import NotFound
+
+__all__ = ["running_backend"]  # the fixture, imported so pytest finds it here
+
+
+def _pods(b: Backend, app: str) -> list[dict[str, Any]]:
+    return [p for p in b.cluster.list("Pod", b.namespace, {"app": app})
+            if p["kind"] != "Omitted" and not p["metadata"].get("deletionTimestamp")]
+
+
+def _unschedulable(b: Backend, app: str) -> dict[str, Any] | None:
+    """The PodScheduled=False condition of the app's one pod, once the scheduler has given up on it."""
+    pods = _pods(b, app)
+    conds = [c for p in pods for c in (p.get("status") or {}).get("conditions") or []
+             if c["type"] == "PodScheduled" and c["status"] == "False"]
+    return conds[0] if conds else None
+
+
+def _pod_with(b: Backend, name: str, **spec: Any) -> None:
+    d = deployment(name, image=KNOWN_IMAGE, replicas=1)
+    d["spec"]["template"]["spec"].update(spec)
+    b.create(d)
+
+
+def _failed_scheduling(b: Backend, app: str) -> list[dict[str, Any]]:
+    return [e for e in b.cluster.events(b.namespace) if e.get("reason") == "FailedScheduling"
+            and e["involvedObject"]["name"].startswith(app + "-")]
+
+
+def _check_failed_scheduling(b: Backend, app: str, cond: dict[str, Any]) -> None:
+    evs = b.eventually(lambda: _failed_scheduling(b, app), f"FailedScheduling event of {app}")
+    ev = evs[0]
+    assert ev["type"] == "Warning" and ev["message"] == cond["message"]
+    assert ev["involvedObject"]["kind"] == "Pod" and ev["involvedObject"]["namespace"] == b.namespace
+    assert ev.get("reportingComponent") == "default-scheduler"
+
+
+def test_requests_beyond_any_node(running_backend: Backend) -> None:
+    """More than a node's allocatable: no node fits even empty, so preemption is not helpful."""
+    b = running_backend
+    _pod_with(b, "big", containers=[{"name": "main", "image": KNOWN_IMAGE,
+                                     "resources": {"requests": {"cpu": "500", "memory": "64Mi"}}}])
+    _pod_with(b, "huge", containers=[{"name": "main", "image": KNOWN_IMAGE,
+                                      "resources": {"requests": {"cpu": "100m", "memory": "4000Gi"}}}])
+    n = len(b.cluster.list("Node"))
+    for app, res in (("big", "cpu"), ("huge", "memory")):
+        cond = b.eventually(lambda app=app: _unschedulable(b, app), f"pod of {app} unschedulable")
+        assert cond["reason"] == "Unschedulable"
+        assert cond["message"] == (f"0/{n} nodes are available: {n} Insufficient {res}. preemption: 0/{n} nodes "
+                                   f"are available: {n} Preemption is not helpful for scheduling."), cond["message"]
+        _check_failed_scheduling(b, app, cond)
+
+
+def test_requests_beyond_free_capacity(running_backend: Backend) -> None:
+    """Fits an empty node but not next to the pods already there: preemption is tried and finds no victims
+    (all pods have the same priority)."""
+    b = running_backend
+    cpu_m = min(int(float(b.cluster.get("Node", n)["status"]["allocatable"]["cpu"]) * 1000) for n in b.nodes)
+    half = {"requests": {"cpu": f"{cpu_m * 52 // 100}m"}}
+    filler = deployment("filler", image=KNOWN_IMAGE, replicas=len(b.nodes))
+    filler["spec"]["template"]["spec"]["containers"][0]["resources"] = half
+    b.create(filler)
+    b.eventually(lambda: len([p for p in _pods(b, "filler") if p["spec"].get("nodeName")]) == len(b.nodes),
+                 "one filler pod on each node")
+    _pod_with(b, "more", containers=[{"name": "main", "image": KNOWN_IMAGE, "resources": half}])
+    cond = b.eventually(lambda: _unschedulable(b, "more"), "pod of more unschedulable")
+    reasons, preemption = scheduling_message(cond["message"])
+    assert "Insufficient cpu" in reasons and "No preemption victims found for incoming pod" in preemption, \
+        cond["message"]
+    _check_failed_scheduling(b, "more", cond)
+
+
+def test_untolerated_taint_and_selector_mismatch(running_backend: Backend) -> None:
+    """Only one node matches the selector and it carries a taint: each node reports its own first failure,
+    in the scheduler's filter order (taints before node affinity), counted per reason."""
+    b = running_backend
+    target = b.nodes[0]
+    assert b.act("label", "Node", target, set={"pool": "db"}).ok
+    assert b.act("taint", "Node", target, add=[{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]).ok
+    _pod_with(b, "picky", nodeSelector={"pool": "db"})
+    _pod_with(b, "lost", nodeSelector={"pool": "nowhere"})
+    try:
+        cond = b.eventually(lambda: _unschedulable(b, "picky"), "pod of picky unschedulable")
+        assert scheduling_message(cond["message"]) == (
+            ["node(s) didn't match Pod's node affinity/selector", "node(s) had untolerated taint(s)"],
+            ["Preemption is not helpful for scheduling"]), cond["message"]
+        assert "1 node(s) had untolerated taint(s)" in cond["message"]
+        cond = b.eventually(lambda: _unschedulable(b, "lost"), "pod of lost unschedulable")
+        # the tainted node reports its taint, not the selector: the TaintToleration filter runs first
+        assert scheduling_message(cond["message"]) == (
+            ["node(s) didn't match Pod's node affinity/selector", "node(s) had untolerated taint(s)"],
+            ["Preemption is not helpful for scheduling"]), cond["message"]
+        # tolerating the taint lets the pod onto the node
+        tol = [{"key": "dedicated", "operator": "Equal", "value": "db", "effect": "NoSchedule"}]
+        assert b.act("patch", "Deployment", "picky",
+                     patch={"spec": {"template": {"spec": {"tolerations": tol}}}}).ok
+        b.eventually(lambda: any(p["spec"].get("nodeName") == target and p["status"].get("phase") == "Running"
+                                 for p in _pods(b, "picky")), "pod of picky running on the tainted node")
+    finally:
+        b.act("taint", "Node", target, remove=[{"key": "dedicated"}])
+        b.act("label", "Node", target, remove=["pool"])
+
+
+def test_deleting_a_deployment_collects_its_replicasets_and_pods(running_backend: Backend) -> None:
+    b = running_backend
+    b.create(deployment("gone", image=KNOWN_IMAGE, replicas=2))
+    b.eventually(lambda: len([p for p in _pods(b, "gone") if p["status"].get("phase") == "Running"]) == 2,
+                 "two pods of gone running")
+    assert b.act("delete", "Deployment", "gone").ok
+    with_rs = lambda: b.cluster.list("ReplicaSet", b.namespace, {"app": "gone"})  # noqa: E731
+    b.eventually(lambda: not with_rs() and not b.cluster.list("Pod", b.namespace, {"app": "gone"}),
+                 "ReplicaSet and pods of gone garbage-collected")
+    with pytest.raises(NotFound):
+        b.cluster.get("Deployment", "gone", b.namespace)
