@@ -2,8 +2,8 @@
 
 They follow the real controllers' rules where symptoms depend on them: rolling updates keep old pods
 until new ones are available (maxSurge/maxUnavailable), ReplicaSets carry revisions so ``rollout undo``
-works, the scheduler honours nodeSelector, taints, cordons and requests, and Endpoints list only Ready
-pods on the Service's targetPort.
+works, the scheduler honours nodeSelector, taints, cordons and requests, and Endpoints list Ready
+pods on the Service's targetPort (others under notReadyAddresses, unless the Service publishes them).
 """
 
 from __future__ import annotations
@@ -322,8 +322,10 @@ class Controllers:
                 pods = [p for p in by_label.get((ns, k0, v0), ())
                         if label_selector_matches(p["metadata"].get("labels"), {"matchLabels": sel})]
             subsets = []
-            ready = [p for p in pods if pod_ready(p)]
-            not_ready = [p for p in pods if not pod_ready(p)]
+            pods = [p for p in pods if (p.get("status") or {}).get("podIP")]  # no IP yet: nothing to route to
+            publish_all = bool(svc["spec"].get("publishNotReadyAddresses"))
+            ready = [p for p in pods if publish_all or pod_ready(p)]
+            not_ready = [p for p in pods if not publish_all and not pod_ready(p)]
             ports = []
             for sp in svc["spec"].get("ports", []):
                 tp = sp.get("targetPort", sp["port"])

@@ -127,3 +127,67 @@ def test_deleting_a_deployment_collects_its_replicasets_and_pods(running_backend
                  "ReplicaSet and pods of gone garbage-collected")
     with pytest.raises(NotFound):
         b.cluster.get("Deployment", "gone", b.namespace)
+
+
+def _service(name: str, selector: dict[str, str], ports: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "labels": {"svc": name}},
+            "spec": {"selector": selector, "ports": ports, **spec}}
+
+
+def _subsets(b: Backend, name: str) -> list[dict[str, Any]]:
+    """The Endpoints' subsets cut down to what both backends must agree on (addresses by pod name)."""
+    ep = b.cluster.get("Endpoints", name, b.namespace)
+    out = []
+    for s in ep.get("subsets") or []:
+        out.append({"ports": sorted((p.get("name") or "", p["port"]) for p in s.get("ports") or []),
+                    "ready": sorted(a["targetRef"]["name"] for a in s.get("addresses") or []),
+                    "notReady": sorted(a["targetRef"]["name"] for a in s.get("notReadyAddresses") or [])})
+    return out
+
+
+def test_endpoints_on_selector_and_port_mismatch(running_backend: Backend) -> None:
+    b = running_backend
+    d = deployment("cache", image=KNOWN_IMAGE, replicas=2)
+    d["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"name": "mc", "containerPort": 11211}]
+    b.create(d)
+    bad = deployment("cachebad", image="nosuch/cache:v0", replicas=1)
+    bad["spec"]["template"]["metadata"]["labels"]["role"] = "cache"
+    bad["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"name": "mc", "containerPort": 11211}]
+    b.create(bad)
+    b.eventually(lambda: len([p for p in _pods(b, "cache") if p["status"].get("phase") == "Running"]) == 2
+                 and _pods(b, "cachebad"), "two pods of cache running and one of cachebad created")
+    running = sorted(p["metadata"]["name"] for p in _pods(b, "cache"))
+    b.create(_service("by-name", {"app": "cache"}, [{"name": "tcp", "port": 80, "targetPort": "mc"}]))
+    b.create(_service("by-number", {"app": "cache"}, [{"name": "tcp", "port": 80, "targetPort": 9999}]))
+    b.create(_service("no-such-name", {"app": "cache"}, [{"name": "tcp", "port": 80, "targetPort": "nope"}]))
+    b.create(_service("two-ports", {"app": "cache"}, [{"name": "a", "port": 80, "targetPort": "mc"},
+                                                      {"name": "b", "port": 81, "targetPort": "nope"}]))
+    b.create(_service("nobody", {"app": "nothing"}, [{"name": "tcp", "port": 80, "targetPort": 80}]))
+    want = {
+        "by-name": [{"ports": [("tcp", 11211)], "ready": running, "notReady": []}],
+        # a number is taken as it is, whether or not a container declares it
+        "by-number": [{"ports": [("tcp", 9999)], "ready": running, "notReady": []}],
+        # a name no container declares: the pods are left out, the Endpoints stay empty
+        "no-such-name": [],
+        # ... but only for that port: the other one still lists them
+        "two-ports": [{"ports": [("a", 11211)], "ready": running, "notReady": []}],
+        "nobody": [],
+    }
+    for name, subsets in want.items():
+        b.eventually(lambda name=name, subsets=subsets: _subsets(b, name) == subsets,
+                     f"Endpoints {name} == {subsets}")
+    # a pod that is not Ready (its image does not pull) is listed under notReadyAddresses ...
+    bad_pod = _pods(b, "cachebad")[0]["metadata"]["name"]
+    b.create(_service("role", {"role": "cache"}, [{"name": "tcp", "port": 80, "targetPort": "mc"}]))
+    b.eventually(lambda: _subsets(b, "role") == [{"ports": [("tcp", 11211)], "ready": [], "notReady": [bad_pod]}],
+                 "Endpoints role with the pod not ready")
+    # ... unless the Service publishes not-ready addresses
+    b.create(_service("role-all", {"role": "cache"}, [{"name": "tcp", "port": 80, "targetPort": "mc"}],
+                      publishNotReadyAddresses=True))
+    b.eventually(lambda: _subsets(b, "role-all") == [{"ports": [("tcp", 11211)], "ready": [bad_pod], "notReady": []}],
+                 "Endpoints role-all listing the not-ready pod as ready")
+    # a selector edited to match nothing empties the Endpoints
+    assert b.act("patch", "Service", "by-name", type="merge", patch={"spec": {"selector": {"app": "none"}}}).ok
+    b.eventually(lambda: _subsets(b, "by-name") == [], "Endpoints by-name emptied")
+    ep = b.cluster.get("Endpoints", "by-name", b.namespace)
+    assert ep["metadata"]["labels"].get("svc") == "by-name"  # the Service's labels are copied
