@@ -129,9 +129,7 @@ class Controllers:
                              "annotations": {REVISION: str(max_rev + 1)}, "ownerReferences": [owner_ref(d)]},
                 "spec": {"replicas": 0, "selector": {"matchLabels": labels}, "template": t},
             })
-            store.event(d, "Normal", "ScalingReplicaSet",
-                        f"Scaled up replica set {current['metadata']['name']} from 0 to {spec.get('replicas', 1)}",
-                        "deployment-controller")
+            # no event here: the scale-up below reports "from 0 to N" once, as the real controller does
             self.w.rollout_started[d["metadata"]["uid"]] = self.w.clock.now
         elif int(current["metadata"]["annotations"].get(REVISION, "0")) < max_rev:
             current["metadata"]["annotations"][REVISION] = str(max_rev + 1)  # rollback re-uses the old RS
