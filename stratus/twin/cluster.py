@@ -14,6 +14,7 @@ from typing import Any
 from stratus.cluster.actions import Action, ActionResult
 from stratus.cluster.base import ClusterError, NotFound, Ref, omitted_marker
 from stratus.cluster.mutate import clean_manifest, mutate, previous_revision_template
+from stratus.cluster.rollback import REVISION_KINDS, restored, undo_target
 from stratus.twin.prom.query import evaluate, evaluate_range
 from stratus.twin.world import World
 
@@ -163,6 +164,8 @@ class TwinCluster:
                     raise ClusterError(f"pod {pod['metadata']['name']} runs no database STRATUS can administer")
                 return f"would run {cmd.get('op')} on {comp}{suffix}", True
             return self.world.db_exec(comp, cmd), True
+        if a.verb == "rollout_undo" and a.kind in REVISION_KINDS:
+            return self._undo_to_controller_revision(a, ns, suffix, dry_run)
         if a.verb == "rollout_undo":
             d = store.get("Deployment", a.name, ns)
             tmpl = previous_revision_template(d, store.list("ReplicaSet", ns), a.params.get("to_revision"))
@@ -178,6 +181,16 @@ class TwinCluster:
         if not dry_run and changed:
             store.update(new)
         return f"{a.kind.lower()}/{a.name} {'patched' if changed else 'unchanged'}{suffix}", changed
+
+    def _undo_to_controller_revision(self, a: Action, ns: str, suffix: str, dry_run: bool) -> tuple[str, bool]:
+        store = self.world.store
+        obj = store.get(a.kind, a.name, ns)
+        target, skipped = undo_target(obj, store.list("ControllerRevision", ns), a.params.get("to_revision"))
+        if target is None:
+            return f"{a.kind.lower()}.apps/{a.name} {skipped}{suffix}", False
+        if not dry_run:
+            store.update(restored(obj, target))
+        return f"{a.kind.lower()}.apps/{a.name} rolled back{suffix}", True
 
     def _exec_target(self, a: Action, ns: str) -> dict[str, Any]:
         store = self.world.store

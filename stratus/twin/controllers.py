@@ -1,4 +1,5 @@
-"""Controllers of the twin: Deployment -> ReplicaSet -> Pod, scheduler, endpoints, garbage collection.
+"""Controllers of the twin: Deployment -> ReplicaSet -> Pod, scheduler, endpoints, garbage collection,
+and the ControllerRevision history of StatefulSets and DaemonSets.
 
 They follow the real controllers' rules where symptoms depend on them: rolling updates keep old pods
 until new ones are available (maxSurge/maxUnavailable), ReplicaSets carry revisions so ``rollout undo``
@@ -14,6 +15,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
+from stratus.cluster.rollback import REVISION_KINDS, next_revision, revision_data
 from stratus.twin.runtime import parse_quantity
 from stratus.twin.store import label_selector_matches, rfc3339
 
@@ -89,6 +91,9 @@ class Controllers:
         self.garbage_collect()
         for d in list(self.w.store.list("Deployment")):
             self.deployment(d)
+        for kind in REVISION_KINDS:
+            for obj in list(self.w.store.list(kind)):
+                self.controller_revisions(obj)
         for rs in list(self.w.store.list("ReplicaSet")):
             self.replicaset(rs)
         self.schedule()
@@ -204,6 +209,33 @@ class Controllers:
         d["status"] = {"observedGeneration": d["metadata"].get("generation", 1), "replicas": total,
                        "updatedReplicas": updated, "readyReplicas": avail, "availableReplicas": avail,
                        "unavailableReplicas": max(0, desired - avail), "conditions": conds}
+
+    # --- statefulsets and daemonsets: their rollout history --------------------------------
+    def controller_revisions(self, obj: dict[str, Any]) -> None:
+        """Record the live pod template as a ControllerRevision, as the StatefulSet and DaemonSet
+        controllers do (the twin runs no pods for them: their history is what ``rollout undo`` needs)."""
+        store, meta = self.w.store, obj["metadata"]
+        revisions = self._children("ControllerRevision", obj)
+        same, number = next_revision(obj, revisions)
+        if same is None:
+            h = template_hash(obj["spec"]["template"])
+            labels = dict(obj["spec"]["template"].get("metadata", {}).get("labels") or {})
+            labels["controller-revision-hash"] = h
+            same = store.create({"apiVersion": "apps/v1", "kind": "ControllerRevision",
+                                 "metadata": {"name": f"{meta['name']}-{h}", "namespace": meta["namespace"],
+                                              "labels": labels, "ownerReferences": [owner_ref(obj)]},
+                                 "data": revision_data(obj), "revision": number})
+            revisions.append(same)
+        elif same["revision"] != number:
+            same["revision"] = number
+            store.update(same)
+        status = obj.setdefault("status", {})
+        status["updateRevision"] = status["currentRevision"] = same["metadata"]["name"]
+        status["observedGeneration"] = meta.get("generation", 1)
+        limit = int(obj["spec"].get("revisionHistoryLimit", 10))
+        old = sorted((r for r in revisions if r is not same), key=lambda r: r["revision"])
+        for r in old[: max(0, len(old) - limit)]:
+            store.delete("ControllerRevision", r["metadata"]["name"], meta["namespace"])
 
     # --- replicasets ------------------------------------------------------------------------
     def replicaset(self, rs: dict[str, Any]) -> None:
@@ -362,8 +394,8 @@ class Controllers:
     # --- garbage collection -----------------------------------------------------------------
     def garbage_collect(self) -> None:
         store = self.w.store
-        uids = {o["metadata"]["uid"] for k in ("Deployment", "ReplicaSet") for o in store.list(k)}
-        for kind in ("ReplicaSet", "Pod"):
+        uids = {o["metadata"]["uid"] for k in ("Deployment", "ReplicaSet", *REVISION_KINDS) for o in store.list(k)}
+        for kind in ("ReplicaSet", "ControllerRevision", "Pod"):
             for obj in list(store.list(kind)):
                 refs = obj["metadata"].get("ownerReferences") or []
                 if refs and not any(r["uid"] in uids for r in refs):

@@ -20,6 +20,7 @@ import pytest
 from kube_controlplane import eventually
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from kubernetes.dynamic import DynamicClient
 
 from stratus.cluster.actions import Action, ActionResult
 from stratus.cluster.base import Cluster
@@ -60,6 +61,31 @@ def project(actual: Any, expected: Any) -> Any:
     if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
         return [project(a, e) for a, e in zip(actual, expected, strict=True)]
     return actual
+
+
+@pytest.fixture(params=["twin", "kube"])
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """The twin, or a KubeCluster over a fresh namespace of the real control plane (no kubelet: pods stay
+    Pending there). Nodes the test makes are deleted afterwards."""
+    if request.param == "twin":
+        twin = TwinCluster()
+
+        def twin_node(name: str) -> None:
+            twin.world.store.create({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}, "spec": {}})
+
+        yield Backend("twin", twin, twin.namespace, twin_node)
+        return
+    kube = request.getfixturevalue("kube")
+    admin: DynamicClient = request.getfixturevalue("admin")
+    core, nodes = k8s.CoreV1Api(admin.client), []
+
+    def kube_node(name: str) -> None:
+        core.create_node({"metadata": {"name": name}})
+        nodes.append(name)
+
+    yield Backend("kube", kube, kube.namespace, kube_node)
+    for n in nodes:
+        core.delete_node(n)
 
 
 @pytest.fixture(params=["twin", "kube"])
