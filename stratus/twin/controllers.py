@@ -13,6 +13,7 @@ import copy
 import hashlib
 import json
 import math
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from stratus.cluster.rollback import REVISION_KINDS, next_revision, revision_data
@@ -380,6 +381,8 @@ class Controllers:
             ep: dict[str, Any] = {"apiVersion": "v1", "kind": "Endpoints",
                   "metadata": {"name": name, "namespace": ns, "labels": dict(svc["metadata"].get("labels", {}))},
                   "subsets": subsets}
+            if sel:  # a Service without a selector has its slices written by whoever manages it
+                self._endpoint_slice(svc, pods, ports, publish_all)
             if store.exists("Endpoints", name, ns):
                 old = store.get("Endpoints", name, ns)
                 if old.get("subsets") != subsets:
@@ -391,11 +394,39 @@ class Controllers:
             if not store.exists("Service", ep["metadata"]["name"], ep["metadata"]["namespace"]):
                 store.delete("Endpoints", ep["metadata"]["name"], ep["metadata"]["namespace"])
 
+    def _endpoint_slice(self, svc: dict[str, Any], pods: list[dict[str, Any]], ports: list[dict[str, Any]],
+                        publish_all: bool) -> None:
+        """The Service's EndpointSlice, as the EndpointSlice controller writes it. Unlike Endpoints, a pod
+        none of whose ports resolve is still listed (with no ports), and readiness is a per-endpoint
+        condition. The slice's name and uid derive from the Service's, so the world's rng is not drawn."""
+        store, meta = self.w.store, svc["metadata"]
+        endpoints = [{"addresses": [p["status"]["podIP"]],
+                      "conditions": {"ready": publish_all or pod_ready(p), "serving": publish_all or pod_ready(p),
+                                     "terminating": False},
+                      "targetRef": {"kind": "Pod", "namespace": meta["namespace"], "name": p["metadata"]["name"],
+                                    "uid": p["metadata"]["uid"]},
+                      "nodeName": p["spec"].get("nodeName")} for p in pods]
+        # ports are resolved per pod: with no pods there are none, even for a numeric targetPort
+        body: dict[str, Any] = {"endpoints": endpoints or None, "ports": (ports or None) if endpoints else None}
+        name = f"{meta['name']}-{template_hash(meta['uid'])[:5]}"
+        if store.exists("EndpointSlice", name, meta["namespace"]):
+            old = store.get("EndpointSlice", name, meta["namespace"])
+            if any(old.get(k) != v for k, v in body.items()):
+                store.update({**old, **body})
+            return
+        labels = {**(meta.get("labels") or {}), "kubernetes.io/service-name": meta["name"],
+                  "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}
+        store.create({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4", **body,
+                      "metadata": {"name": name, "generateName": meta["name"] + "-", "namespace": meta["namespace"],
+                                   "uid": str(uuid.uuid5(uuid.NAMESPACE_OID, meta["uid"] + "/endpointslice")),
+                                   "labels": labels, "ownerReferences": [owner_ref(svc)]}})
+
     # --- garbage collection -----------------------------------------------------------------
     def garbage_collect(self) -> None:
         store = self.w.store
-        uids = {o["metadata"]["uid"] for k in ("Deployment", "ReplicaSet", *REVISION_KINDS) for o in store.list(k)}
-        for kind in ("ReplicaSet", "ControllerRevision", "Pod"):
+        owners = ("Deployment", "ReplicaSet", "Service", *REVISION_KINDS)
+        uids = {o["metadata"]["uid"] for k in owners for o in store.list(k)}
+        for kind in ("ReplicaSet", "ControllerRevision", "EndpointSlice", "Pod"):
             for obj in list(store.list(kind)):
                 refs = obj["metadata"].get("ownerReferences") or []
                 if refs and not any(r["uid"] in uids for r in refs):

@@ -67,6 +67,16 @@ class Store:
         # for the namespace lock) see one winner; the simulation itself is single-threaded.
         self._write = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Worlds are copied and pickled (what-if runs, checkpoints): the lock is not state."""
+        state = self.__dict__.copy()
+        del state["_write"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._write = threading.Lock()
+
     # --- identity ---------------------------------------------------------------------------
     def new_uid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -117,7 +127,7 @@ class Store:
         if key in bucket:
             raise Conflict(f'{kind.lower()} "{meta["name"]}" already exists')
         self._rv += 1
-        meta["uid"] = self.new_uid()
+        meta["uid"] = meta.get("uid") or self.new_uid()  # a controller may name it (no draw from the rng)
         meta["resourceVersion"] = str(self._rv)
         meta["creationTimestamp"] = rfc3339(self.clock.now)
         meta["generation"] = 1

@@ -191,3 +191,42 @@ def test_endpoints_on_selector_and_port_mismatch(running_backend: Backend) -> No
     b.eventually(lambda: _subsets(b, "by-name") == [], "Endpoints by-name emptied")
     ep = b.cluster.get("Endpoints", "by-name", b.namespace)
     assert ep["metadata"]["labels"].get("svc") == "by-name"  # the Service's labels are copied
+
+
+def _slice(b: Backend, name: str) -> dict[str, Any]:
+    """The Service's one EndpointSlice cut down to what both backends must agree on."""
+    slices = [s for s in b.cluster.list("EndpointSlice", b.namespace, {"kubernetes.io/service-name": name})
+              if s["kind"] != "Omitted"]
+    assert len(slices) == 1, [s["metadata"]["name"] for s in slices]
+    s = slices[0]
+    assert s["addressType"] == "IPv4" and s["metadata"]["ownerReferences"][0]["kind"] == "Service"
+    assert s["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] == "endpointslice-controller.k8s.io"
+    return {"ports": sorted((p.get("name") or "", p["port"]) for p in s.get("ports") or []),
+            "endpoints": sorted((e["targetRef"]["name"], e["conditions"]["ready"]) for e in s.get("endpoints") or [])}
+
+
+def test_endpoint_slices_list_pods_whose_ports_do_not_resolve(running_backend: Backend) -> None:
+    """EndpointSlices differ from Endpoints: a pod whose named port no container declares is still an
+    endpoint (with no ports), and a not-ready pod is an endpoint whose ready condition is false."""
+    b = running_backend
+    d = deployment("cache", image=KNOWN_IMAGE, replicas=1)
+    d["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"name": "mc", "containerPort": 11211}]
+    b.create(d)
+    b.create(deployment("cachebad", image="nosuch/cache:v0", replicas=1))
+    b.eventually(lambda: len([p for p in _pods(b, "cache") if p["status"].get("phase") == "Running"]) == 1
+                 and _pods(b, "cachebad"), "a pod of cache running and one of cachebad created")
+    good, bad = _pods(b, "cache")[0]["metadata"]["name"], _pods(b, "cachebad")[0]["metadata"]["name"]
+    b.create(_service("by-name", {"app": "cache"}, [{"name": "tcp", "port": 80, "targetPort": "mc"}]))
+    b.create(_service("no-such-name", {"app": "cache"}, [{"name": "tcp", "port": 80, "targetPort": "nope"}]))
+    b.create(_service("nobody", {"app": "nothing"}, [{"name": "tcp", "port": 80, "targetPort": 80}]))
+    b.create(_service("bad", {"app": "cachebad"}, [{"name": "tcp", "port": 80, "targetPort": 80}]))
+    want = {"by-name": {"ports": [("tcp", 11211)], "endpoints": [(good, True)]},
+            "no-such-name": {"ports": [], "endpoints": [(good, True)]},
+            "nobody": {"ports": [], "endpoints": []},
+            "bad": {"ports": [("tcp", 80)], "endpoints": [(bad, False)]}}
+    for name, sl in want.items():
+        b.eventually(lambda name=name, sl=sl: _slice(b, name) == sl, f"EndpointSlice of {name} == {sl}")
+    assert (b.cluster.get("Endpoints", "no-such-name", b.namespace).get("subsets") or []) == []
+    assert b.act("delete", "Service", "nobody").ok  # the slice goes with its Service (garbage collection)
+    b.eventually(lambda: not b.cluster.list("EndpointSlice", b.namespace, {"kubernetes.io/service-name": "nobody"}),
+                 "EndpointSlice of nobody collected")
