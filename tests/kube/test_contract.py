@@ -214,6 +214,9 @@ def test_rollout_undo_reuses_the_old_replicaset_with_a_new_revision(backend: Bac
     backend.eventually(lambda: _revisions(backend) == {"nginx:1.27": "3", "nginx:bad": "4"}, "revision 4")
     res = backend.act("rollout_undo", "Deployment", "web", to_revision=9)
     assert not res.ok and "unable to find specified revision 9" in res.message
+    assert backend.act("rollout_undo", "Deployment", "web", to_revision=3).ok  # by number: back to nginx:1.27
+    assert c.get("Deployment", "web", ns)["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
+    backend.eventually(lambda: _revisions(backend) == {"nginx:1.27": "5", "nginx:bad": "4"}, "revision 5")
 
 
 def test_strategic_merge_of_service_ports_is_by_port(backend: Backend) -> None:
