@@ -30,6 +30,7 @@ from stratus.cluster.kinds import KINDS
 from stratus.cluster.kubeapi import KubeApi, NotServed, api_client
 from stratus.cluster.mutate import clean_manifest, mutate, previous_revision_template
 from stratus.cluster.promhttp import PrometheusHTTP
+from stratus.cluster.rollback import REVISION_KINDS, undo_target
 
 LOCK_NAME = "stratus-tnr-lock"
 FIELD_MANAGER = "stratus"
@@ -181,6 +182,8 @@ class KubeCluster:
                                   content_type=PATCH_CONTENT_TYPES[kind], field_manager=FIELD_MANAGER, **dr)
             changed = clean_manifest(before) != clean_manifest(after)
             return f"{a.kind.lower()}/{a.name} {'patched' if changed else 'unchanged'}{suffix}", changed
+        if a.verb == "rollout_undo" and a.kind in REVISION_KINDS:
+            return self._undo_to_controller_revision(a, ns, dr, suffix)
         changed = self._read_modify_write(a, ns, dr)
         if a.verb == "rollout_undo":
             return f"deployment.apps/{a.name} rolled back{suffix}", True
@@ -191,8 +194,6 @@ class KubeCluster:
         """GET, change, PUT with the read ``resourceVersion``; a 409 starts over from a fresh GET."""
         obj = self.api.call("GET", a.kind, a.name, ns)
         if a.verb == "rollout_undo":
-            if a.kind != "Deployment":
-                raise ClusterError(f"rollout undo on {a.kind} is not supported by KubeCluster yet")
             rss = self.api.call("LIST", "ReplicaSet", namespace=ns).get("items", [])
             new = copy.deepcopy(obj)
             new["spec"]["template"] = previous_revision_template(obj, rss, a.params.get("to_revision"))
@@ -202,6 +203,23 @@ class KubeCluster:
             return False
         self.api.call("PUT", a.kind, a.name, ns, body=new, field_manager=FIELD_MANAGER, **dr)
         return True
+
+    def _undo_to_controller_revision(self, a: Action, ns: str | None, dr: dict[str, str],
+                                     suffix: str) -> tuple[str, bool]:
+        """``kubectl rollout undo`` of a StatefulSet or DaemonSet: its ControllerRevision's data (a strategic
+        merge patch replacing the pod template) is sent as the patch; the server merges it."""
+        obj = self.api.call("GET", a.kind, a.name, ns)
+        revisions = self.api.call("LIST", "ControllerRevision", namespace=ns).get("items", [])
+        target, skipped = undo_target(obj, revisions, a.params.get("to_revision"))
+        if target is None:
+            return f"{a.kind.lower()}.apps/{a.name} {skipped}{suffix}", False
+        try:
+            self.api.call("PATCH", a.kind, a.name, ns, body=target["data"],
+                          content_type=PATCH_CONTENT_TYPES["strategic"], field_manager=FIELD_MANAGER, **dr)
+        except ClusterError as exc:
+            raise ClusterError(f"failed restoring revision {target.get('revision')} of "
+                               f"{a.kind.lower()}/{a.name}: {exc}") from exc
+        return f"{a.kind.lower()}.apps/{a.name} rolled back{suffix}", True
 
     def _apply_manifest(self, a: Action, dr: dict[str, str], suffix: str) -> tuple[str, bool]:
         manifest = copy.deepcopy(a.params.get("manifest") or {})

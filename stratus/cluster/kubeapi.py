@@ -27,7 +27,8 @@ from stratus.cluster.kinds import KINDS
 
 RETRY_ATTEMPTS = 5
 # Kinds KubeCluster reads for itself but no action names (so they stay out of the kubectl vocabulary).
-_READ_KINDS = {"Event": {"group": "", "namespaced": True}}
+_READ_KINDS = {"Event": {"group": "", "namespaced": True}, "EndpointSlice": {"group": "discovery.k8s.io", "namespaced": True},
+               "ControllerRevision": {"group": "apps", "namespaced": True}}  # rollout undo of StatefulSets, DaemonSets
 _RBAC_VERB = {"GET": "get", "LIST": "list", "POST": "create", "PUT": "update", "PATCH": "patch",
               "DELETE": "delete"}
 

@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stratus.cluster.actions import Action, ActionResult
-from stratus.cluster.base import ClusterError, NotFound, Ref, omitted_marker
+from stratus.cluster.base import ClusterError, Conflict, NotFound, Ref, omitted_marker
 from stratus.cluster.mutate import clean_manifest, mutate, previous_revision_template
+from stratus.cluster.rollback import REVISION_KINDS, restored, undo_target
 from stratus.twin.prom.query import evaluate, evaluate_range
 from stratus.twin.world import World
 
@@ -163,6 +164,8 @@ class TwinCluster:
                     raise ClusterError(f"pod {pod['metadata']['name']} runs no database STRATUS can administer")
                 return f"would run {cmd.get('op')} on {comp}{suffix}", True
             return self.world.db_exec(comp, cmd), True
+        if a.verb == "rollout_undo" and a.kind in REVISION_KINDS:
+            return self._undo_to_controller_revision(a, ns, suffix, dry_run)
         if a.verb == "rollout_undo":
             d = store.get("Deployment", a.name, ns)
             tmpl = previous_revision_template(d, store.list("ReplicaSet", ns), a.params.get("to_revision"))
@@ -178,6 +181,16 @@ class TwinCluster:
         if not dry_run and changed:
             store.update(new)
         return f"{a.kind.lower()}/{a.name} {'patched' if changed else 'unchanged'}{suffix}", changed
+
+    def _undo_to_controller_revision(self, a: Action, ns: str, suffix: str, dry_run: bool) -> tuple[str, bool]:
+        store = self.world.store
+        obj = store.get(a.kind, a.name, ns)
+        target, skipped = undo_target(obj, store.list("ControllerRevision", ns), a.params.get("to_revision"))
+        if target is None:
+            return f"{a.kind.lower()}.apps/{a.name} {skipped}{suffix}", False
+        if not dry_run:
+            store.update(restored(obj, target))
+        return f"{a.kind.lower()}.apps/{a.name} rolled back{suffix}", True
 
     def _exec_target(self, a: Action, ns: str) -> dict[str, Any]:
         store = self.world.store
@@ -270,26 +283,42 @@ class TwinCluster:
     # --- coordination -----------------------------------------------------------------------
     def acquire_lock(self, namespace: str, holder: str, ttl_s: float = 600.0) -> bool:
         """Take the namespace's write lock unless another holder's Lease is still live (``renewTime`` +
-        ``leaseDurationSeconds`` still ahead), as ``KubeCluster`` does on a real API server."""
+        ``leaseDurationSeconds`` still ahead), as ``KubeCluster`` does on a real API server: the create
+        and the update are optimistic, so of two racing holders one wins and the other gets False."""
         store, now = self.world.store, self.world.clock.now
         spec = {"holderIdentity": holder, "leaseDurationSeconds": int(ttl_s), "acquireTime": _micro_time(now),
                 "renewTime": _micro_time(now)}
-        if store.exists("Lease", LOCK_NAME, namespace):
-            cur = store.get("Lease", LOCK_NAME, namespace)["spec"]
-            renewed = datetime.fromisoformat(cur["renewTime"].replace("Z", "+00:00")).timestamp()
-            if cur.get("holderIdentity") not in (None, "", holder) and now < renewed + cur["leaseDurationSeconds"]:
+        try:
+            lease = copy.deepcopy(store.get("Lease", LOCK_NAME, namespace))
+        except NotFound:
+            try:
+                store.create({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                              "metadata": {"name": LOCK_NAME, "namespace": namespace}, "spec": spec})
+                return True
+            except Conflict:
                 return False
-            if cur.get("holderIdentity") == holder:
-                spec["acquireTime"] = cur["acquireTime"]
-            cur.update(spec)
-            return True
-        store.create({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                      "metadata": {"name": LOCK_NAME, "namespace": namespace}, "spec": spec})
+        cur = lease["spec"]
+        renewed = datetime.fromisoformat(cur["renewTime"].replace("Z", "+00:00")).timestamp()
+        if cur.get("holderIdentity") not in (None, "", holder) and now < renewed + cur["leaseDurationSeconds"]:
+            return False
+        if cur.get("holderIdentity") == holder:
+            spec["acquireTime"] = cur["acquireTime"]
+        cur.update(spec)
+        try:
+            store.update(lease, precondition=True)
+        except Conflict:
+            return False
         return True
 
     def release_lock(self, namespace: str, holder: str) -> None:
         store = self.world.store
-        if store.exists("Lease", LOCK_NAME, namespace):
+        try:
             lease = store.get("Lease", LOCK_NAME, namespace)
-            if lease["spec"].get("holderIdentity") == holder:
-                store.delete("Lease", LOCK_NAME, namespace)
+        except NotFound:
+            return
+        if lease["spec"].get("holderIdentity") != holder:
+            return
+        try:  # only the version read: a lease taken over meanwhile is not ours to delete
+            store.delete("Lease", LOCK_NAME, namespace, resource_version=lease["metadata"]["resourceVersion"])
+        except (NotFound, Conflict):
+            pass

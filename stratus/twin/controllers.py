@@ -1,9 +1,10 @@
-"""Controllers of the twin: Deployment -> ReplicaSet -> Pod, scheduler, endpoints, garbage collection.
+"""Controllers of the twin: Deployment -> ReplicaSet -> Pod, scheduler, endpoints, garbage collection,
+and the ControllerRevision history of StatefulSets and DaemonSets.
 
 They follow the real controllers' rules where symptoms depend on them: rolling updates keep old pods
 until new ones are available (maxSurge/maxUnavailable), ReplicaSets carry revisions so ``rollout undo``
-works, the scheduler honours nodeSelector, taints, cordons and requests, and Endpoints list only Ready
-pods on the Service's targetPort.
+works, the scheduler honours nodeSelector, taints, cordons and requests, and Endpoints list Ready
+pods on the Service's targetPort (others under notReadyAddresses, unless the Service publishes them).
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import copy
 import hashlib
 import json
 import math
+import uuid
 from typing import TYPE_CHECKING, Any
 
+from stratus.cluster.rollback import REVISION_KINDS, next_revision, revision_data
 from stratus.twin.runtime import parse_quantity
 from stratus.twin.store import label_selector_matches, rfc3339
 
@@ -33,6 +36,14 @@ def _pct(value: Any, total: int, round_up: bool) -> int:
         x = total * float(value[:-1]) / 100.0
         return math.ceil(x) if round_up else math.floor(x)
     return int(value)
+
+
+NOT_HELPFUL = "Preemption is not helpful for scheduling"
+
+
+def _histogram(reasons: dict[str, int]) -> str:
+    """``"2 Insufficient cpu, 1 node(s) ..."``: counts and reasons sorted as text, as the scheduler prints them."""
+    return ", ".join(sorted(f"{c} {r}" for r, c in reasons.items()))
 
 
 def owned_by(obj: dict[str, Any], owner: dict[str, Any]) -> bool:
@@ -81,6 +92,9 @@ class Controllers:
         self.garbage_collect()
         for d in list(self.w.store.list("Deployment")):
             self.deployment(d)
+        for kind in REVISION_KINDS:
+            for obj in list(self.w.store.list(kind)):
+                self.controller_revisions(obj)
         for rs in list(self.w.store.list("ReplicaSet")):
             self.replicaset(rs)
         self.schedule()
@@ -121,9 +135,7 @@ class Controllers:
                              "annotations": {REVISION: str(max_rev + 1)}, "ownerReferences": [owner_ref(d)]},
                 "spec": {"replicas": 0, "selector": {"matchLabels": labels}, "template": t},
             })
-            store.event(d, "Normal", "ScalingReplicaSet",
-                        f"Scaled up replica set {current['metadata']['name']} from 0 to {spec.get('replicas', 1)}",
-                        "deployment-controller")
+            # no event here: the scale-up below reports "from 0 to N" once, as the real controller does
             self.w.rollout_started[d["metadata"]["uid"]] = self.w.clock.now
         elif int(current["metadata"]["annotations"].get(REVISION, "0")) < max_rev:
             current["metadata"]["annotations"][REVISION] = str(max_rev + 1)  # rollback re-uses the old RS
@@ -199,6 +211,33 @@ class Controllers:
                        "updatedReplicas": updated, "readyReplicas": avail, "availableReplicas": avail,
                        "unavailableReplicas": max(0, desired - avail), "conditions": conds}
 
+    # --- statefulsets and daemonsets: their rollout history --------------------------------
+    def controller_revisions(self, obj: dict[str, Any]) -> None:
+        """Record the live pod template as a ControllerRevision, as the StatefulSet and DaemonSet
+        controllers do (the twin runs no pods for them: their history is what ``rollout undo`` needs)."""
+        store, meta = self.w.store, obj["metadata"]
+        revisions = self._children("ControllerRevision", obj)
+        same, number = next_revision(obj, revisions)
+        if same is None:
+            h = template_hash(obj["spec"]["template"])
+            labels = dict(obj["spec"]["template"].get("metadata", {}).get("labels") or {})
+            labels["controller-revision-hash"] = h
+            same = store.create({"apiVersion": "apps/v1", "kind": "ControllerRevision",
+                                 "metadata": {"name": f"{meta['name']}-{h}", "namespace": meta["namespace"],
+                                              "labels": labels, "ownerReferences": [owner_ref(obj)]},
+                                 "data": revision_data(obj), "revision": number})
+            revisions.append(same)
+        elif same["revision"] != number:
+            same["revision"] = number
+            store.update(same)
+        status = obj.setdefault("status", {})
+        status["updateRevision"] = status["currentRevision"] = same["metadata"]["name"]
+        status["observedGeneration"] = meta.get("generation", 1)
+        limit = int(obj["spec"].get("revisionHistoryLimit", 10))
+        old = sorted((r for r in revisions if r is not same), key=lambda r: r["revision"])
+        for r in old[: max(0, len(old) - limit)]:
+            store.delete("ControllerRevision", r["metadata"]["name"], meta["namespace"])
+
     # --- replicasets ------------------------------------------------------------------------
     def replicaset(self, rs: dict[str, Any]) -> None:
         store, ns = self.w.store, rs["metadata"]["namespace"]
@@ -232,13 +271,17 @@ class Controllers:
             if pod["spec"].get("nodeName"):
                 continue
             reasons: dict[str, int] = {}
+            preempt: dict[str, int] = {}
             fits = []
             for node in nodes:
                 why = self._unfit(pod, node)
-                if why:
-                    reasons[why] = reasons.get(why, 0) + 1
-                else:
+                if why is None:
                     fits.append(node)
+                    continue
+                reasons[why[0]] = reasons.get(why[0], 0) + 1
+                # the twin has no pod priorities, so preemption never finds a victim where it could help
+                hint = "No preemption victims found for incoming pod" if why[1] else NOT_HELPFUL
+                preempt[hint] = preempt.get(hint, 0) + 1
             if fits:
                 node = min(fits, key=lambda n: (self._requested(n, "memory"), n["metadata"]["name"]))
                 pod["spec"]["nodeName"] = node["metadata"]["name"]
@@ -248,9 +291,8 @@ class Controllers:
                             f"to {node['metadata']['name']}", "default-scheduler")
                 continue
             n = len(nodes)
-            detail = ", ".join(f"{c} {r}" for r, c in sorted(reasons.items(), key=lambda kv: f"{kv[1]} {kv[0]}"))
-            msg = (f"0/{n} nodes are available: {detail}. preemption: 0/{n} nodes are available: "
-                   f"{n} Preemption is not helpful for scheduling.")
+            msg = (f"0/{n} nodes are available: {_histogram(reasons)}. preemption: 0/{n} nodes are available: "
+                   f"{_histogram(preempt)}.")
             pod["status"]["phase"] = "Pending"
             pod["status"]["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                                             "message": msg}]
@@ -268,13 +310,12 @@ class Controllers:
                 total += parse_quantity((c.get("resources") or {}).get("requests", {}).get(resource)) or 0.0
         return total
 
-    def _unfit(self, pod: dict[str, Any], node: dict[str, Any]) -> str | None:
-        labels = node["metadata"].get("labels", {})
-        sel = pod["spec"].get("nodeSelector") or {}
-        if any(labels.get(k) != v for k, v in sel.items()):
-            return "node(s) didn't match Pod's node affinity/selector"
+    def _unfit(self, pod: dict[str, Any], node: dict[str, Any]) -> tuple[str, bool] | None:
+        """Why ``node`` cannot take ``pod`` (the first failing filter, in kube-scheduler's plugin order:
+        NodeUnschedulable, TaintToleration, NodeAffinity, NodeResourcesFit) and whether evicting pods
+        could make room; None when it fits."""
         if node["spec"].get("unschedulable"):
-            return "node(s) were unschedulable"
+            return "node(s) were unschedulable", False
         tolerations = pod["spec"].get("tolerations") or []
         for taint in node["spec"].get("taints") or []:
             if taint.get("effect") not in ("NoSchedule", "NoExecute"):
@@ -282,13 +323,17 @@ class Controllers:
             if not any((t.get("operator") == "Exists" and (not t.get("key") or t.get("key") == taint.get("key")))
                        or (t.get("key") == taint.get("key") and t.get("value") == taint.get("value"))
                        for t in tolerations):
-                return "node(s) had untolerated taint(s)"
+                return "node(s) had untolerated taint(s)", False
+        labels = node["metadata"].get("labels", {})
+        sel = pod["spec"].get("nodeSelector") or {}
+        if any(labels.get(k) != v for k, v in sel.items()):
+            return "node(s) didn't match Pod's node affinity/selector", False
         for res in ("cpu", "memory"):
             want = sum(parse_quantity((c.get("resources") or {}).get("requests", {}).get(res)) or 0.0
                        for c in pod["spec"]["containers"])
             cap = parse_quantity(node["status"]["allocatable"].get(res)) or 0.0
             if want and self._requested(node, res) + want > cap:
-                return f"Insufficient {res}"
+                return f"Insufficient {res}", want <= cap  # beyond the allocatable, no eviction helps
         return None
 
     # --- endpoints --------------------------------------------------------------------------
@@ -308,8 +353,10 @@ class Controllers:
                 pods = [p for p in by_label.get((ns, k0, v0), ())
                         if label_selector_matches(p["metadata"].get("labels"), {"matchLabels": sel})]
             subsets = []
-            ready = [p for p in pods if pod_ready(p)]
-            not_ready = [p for p in pods if not pod_ready(p)]
+            pods = [p for p in pods if (p.get("status") or {}).get("podIP")]  # no IP yet: nothing to route to
+            publish_all = bool(svc["spec"].get("publishNotReadyAddresses"))
+            ready = [p for p in pods if publish_all or pod_ready(p)]
+            not_ready = [p for p in pods if not publish_all and not pod_ready(p)]
             ports = []
             for sp in svc["spec"].get("ports", []):
                 tp = sp.get("targetPort", sp["port"])
@@ -334,6 +381,8 @@ class Controllers:
             ep: dict[str, Any] = {"apiVersion": "v1", "kind": "Endpoints",
                   "metadata": {"name": name, "namespace": ns, "labels": dict(svc["metadata"].get("labels", {}))},
                   "subsets": subsets}
+            if sel:  # a Service without a selector has its slices written by whoever manages it
+                self._endpoint_slice(svc, pods, ports, publish_all)
             if store.exists("Endpoints", name, ns):
                 old = store.get("Endpoints", name, ns)
                 if old.get("subsets") != subsets:
@@ -345,11 +394,39 @@ class Controllers:
             if not store.exists("Service", ep["metadata"]["name"], ep["metadata"]["namespace"]):
                 store.delete("Endpoints", ep["metadata"]["name"], ep["metadata"]["namespace"])
 
+    def _endpoint_slice(self, svc: dict[str, Any], pods: list[dict[str, Any]], ports: list[dict[str, Any]],
+                        publish_all: bool) -> None:
+        """The Service's EndpointSlice, as the EndpointSlice controller writes it. Unlike Endpoints, a pod
+        none of whose ports resolve is still listed (with no ports), and readiness is a per-endpoint
+        condition. The slice's name and uid derive from the Service's, so the world's rng is not drawn."""
+        store, meta = self.w.store, svc["metadata"]
+        endpoints = [{"addresses": [p["status"]["podIP"]],
+                      "conditions": {"ready": publish_all or pod_ready(p), "serving": publish_all or pod_ready(p),
+                                     "terminating": False},
+                      "targetRef": {"kind": "Pod", "namespace": meta["namespace"], "name": p["metadata"]["name"],
+                                    "uid": p["metadata"]["uid"]},
+                      "nodeName": p["spec"].get("nodeName")} for p in pods]
+        # ports are resolved per pod: with no pods there are none, even for a numeric targetPort
+        body: dict[str, Any] = {"endpoints": endpoints or None, "ports": (ports or None) if endpoints else None}
+        name = f"{meta['name']}-{template_hash(meta['uid'])[:5]}"
+        if store.exists("EndpointSlice", name, meta["namespace"]):
+            old = store.get("EndpointSlice", name, meta["namespace"])
+            if any(old.get(k) != v for k, v in body.items()):
+                store.update({**old, **body})
+            return
+        labels = {**(meta.get("labels") or {}), "kubernetes.io/service-name": meta["name"],
+                  "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}
+        store.create({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4", **body,
+                      "metadata": {"name": name, "generateName": meta["name"] + "-", "namespace": meta["namespace"],
+                                   "uid": str(uuid.uuid5(uuid.NAMESPACE_OID, meta["uid"] + "/endpointslice")),
+                                   "labels": labels, "ownerReferences": [owner_ref(svc)]}})
+
     # --- garbage collection -----------------------------------------------------------------
     def garbage_collect(self) -> None:
         store = self.w.store
-        uids = {o["metadata"]["uid"] for k in ("Deployment", "ReplicaSet") for o in store.list(k)}
-        for kind in ("ReplicaSet", "Pod"):
+        owners = ("Deployment", "ReplicaSet", "Service", *REVISION_KINDS)
+        uids = {o["metadata"]["uid"] for k in owners for o in store.list(k)}
+        for kind in ("ReplicaSet", "ControllerRevision", "EndpointSlice", "Pod"):
             for obj in list(store.list(kind)):
                 refs = obj["metadata"].get("ownerReferences") or []
                 if refs and not any(r["uid"] in uids for r in refs):

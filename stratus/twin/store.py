@@ -9,6 +9,7 @@ import builtins
 import copy
 import json
 import random
+import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -62,6 +63,19 @@ class Store:
         self._rv = 1000
         self._events: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
         self.version = 0  # bumped on every create/update/delete (cache key for indexes)
+        # Writes are atomic like the API server's, so clients sharing the twin across threads (racing
+        # for the namespace lock) see one winner; the simulation itself is single-threaded.
+        self._write = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Worlds are copied and pickled (what-if runs, checkpoints): the lock is not state."""
+        state = self.__dict__.copy()
+        del state["_write"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._write = threading.Lock()
 
     # --- identity ---------------------------------------------------------------------------
     def new_uid(self) -> str:
@@ -100,6 +114,10 @@ class Store:
         return sorted(self._objs)
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        with self._write:
+            return self._create(obj)
+
+    def _create(self, obj: dict[str, Any]) -> dict[str, Any]:
         obj = copy.deepcopy(obj)
         kind, meta = obj["kind"], obj.setdefault("metadata", {})
         if "name" not in meta and meta.get("generateName"):
@@ -109,7 +127,7 @@ class Store:
         if key in bucket:
             raise Conflict(f'{kind.lower()} "{meta["name"]}" already exists')
         self._rv += 1
-        meta["uid"] = self.new_uid()
+        meta["uid"] = meta.get("uid") or self.new_uid()  # a controller may name it (no draw from the rng)
         meta["resourceVersion"] = str(self._rv)
         meta["creationTimestamp"] = rfc3339(self.clock.now)
         meta["generation"] = 1
@@ -118,13 +136,24 @@ class Store:
         self.version += 1
         return obj
 
-    def update(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """Replace an object; bumps generation when its spec changed (as the API server does)."""
+    def update(self, obj: dict[str, Any], precondition: bool = False) -> dict[str, Any]:
+        """Replace an object; bumps generation when its spec changed (as the API server does).
+
+        With ``precondition`` the write is optimistic, as a PUT carrying ``resourceVersion`` is on a real
+        API server: it is refused with ``Conflict`` when the object changed since ``obj`` was read.
+        """
+        with self._write:
+            return self._update(obj, precondition)
+
+    def _update(self, obj: dict[str, Any], precondition: bool) -> dict[str, Any]:
         kind, meta = obj["kind"], obj["metadata"]
         key = self._key(kind, meta["name"], meta.get("namespace"))
         old = self._objs.get(kind, {}).get(key)
         if old is None:
             raise NotFound(f'{kind.lower()} "{meta["name"]}" not found')
+        if precondition and meta.get("resourceVersion") != old["metadata"]["resourceVersion"]:
+            raise Conflict(f'Operation cannot be fulfilled on {kind.lower()}s "{meta["name"]}": the object has '
+                           f"been modified; please apply your changes to the latest version and try again")
         self._rv += 1
         meta["uid"] = old["metadata"]["uid"]
         meta["creationTimestamp"] = old["metadata"]["creationTimestamp"]
@@ -137,8 +166,17 @@ class Store:
         self.version += 1
         return obj
 
-    def delete(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+    def delete(self, kind: str, name: str, namespace: str | None = None,
+               resource_version: str | None = None) -> dict[str, Any]:
+        """Remove an object; with ``resource_version`` only that version of it (a delete precondition)."""
+        with self._write:
+            return self._delete(kind, name, namespace, resource_version)
+
+    def _delete(self, kind: str, name: str, namespace: str | None, resource_version: str | None) -> dict[str, Any]:
         key = self._key(kind, name, namespace)
+        cur = self._objs.get(kind, {}).get(key)
+        if cur is not None and resource_version is not None and cur["metadata"]["resourceVersion"] != resource_version:
+            raise Conflict(f'Precondition failed for {kind.lower()}s "{name}": the object has been modified')
         obj = self._objs.get(kind, {}).pop(key, None)
         if obj is None:
             raise NotFound(f'{kind.lower()} "{name}" not found')
