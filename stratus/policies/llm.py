@@ -73,7 +73,6 @@ class submit_detection(BaseModel):  # noqa: N801 - the tool name the model sees
 
     incident: bool
     summary: str
-    evidence: list[str] = Field(default_factory=list)
 
 
 class submit_diagnosis(BaseModel):  # noqa: N801

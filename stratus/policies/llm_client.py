@@ -167,8 +167,9 @@ def rejects_tool_choice(exc: BaseException) -> bool:
 
 # --- tool schemas and tool calls ---------------------------------------------------------------
 def tool_schema(tool: BaseTool | type[BaseModel]) -> dict[str, Any]:
-    """The OpenAI tool dict, with optional parameters' ``anyOf [X, null]`` and ``default: null``
-    reduced to ``X`` (the model may leave them out either way; the nulls cost tokens on every call)."""
+    """The OpenAI tool dict, without what costs tokens on every call and buys nothing: defaults (an
+    optional parameter is one the model may leave out; pydantic and the tool fill the default in) and
+    the ``anyOf [X, null]`` of optional parameters, reduced to ``X``."""
     spec = convert_to_openai_tool(tool)
     for prop in (spec["function"].get("parameters") or {}).get("properties", {}).values():
         options = prop.get("anyOf")
@@ -176,8 +177,8 @@ def tool_schema(tool: BaseTool | type[BaseModel]) -> dict[str, Any]:
             kept = [o for o in options if o.get("type") != "null"]
             if len(kept) == 1:
                 prop.pop("anyOf")
-                prop.pop("default")
                 prop.update(kept[0])
+        prop.pop("default", None)
     return spec
 
 
