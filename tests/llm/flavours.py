@@ -28,10 +28,17 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from langchain_core.messages import convert_to_messages
+
+from stratus.policies.rules import runbook_data
+from stratus.policies.scripted import follow_evidence
 
 Check = Callable[[str, dict[str, str], dict[str, Any]], "Rejection | None"]
 
@@ -266,3 +273,76 @@ FLAVOURS = {
     "llama-cpp-python": Flavour("llama-cpp-python", llama_cpp_python_check, llama_cpp_python_reply),
     "ollama": Flavour("ollama", ollama_check, ollama_reply, forced_grammar=False),
 }
+
+
+# --- the server -------------------------------------------------------------------------------
+FIRST_TOOL = {"Detection agent": ("alerts", {}), "Diagnosis agent": ("list_objects", {"kind": "Pod"}),
+              "Mitigation agent": ("list_objects", {"kind": "Deployment"})}
+
+
+class Server:
+    """A flavour's server: checks every request, answers from the investigating model, records both."""
+
+    def __init__(self, flavour: Flavour, check: Callable[..., Rejection | None] | None = None) -> None:
+        self.flavour = flavour
+        self.check = check or flavour.check
+        self.requests: list[dict[str, Any]] = []
+        self.replies: list[dict[str, Any]] = []
+        self.rejections: list[tuple[int, str]] = []
+        self.usage = {"prompt": 0, "completion": 0}
+        self.lock = threading.Lock()
+        self.port = 0
+
+    def answer(self, path: str, headers: dict[str, str], req: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            self.requests.append(req)
+            rejected = self.check(path, headers, req)
+            if rejected is not None:
+                self.rejections.append((rejected.status, rejected.body["error"]["message"]))
+                return rejected.status, rejected.body
+            text, calls = self.model(req)
+            u = {"prompt": 200 + len(json.dumps(req)) // 8, "completion": 20}
+            self.usage["prompt"] += u["prompt"]
+            self.usage["completion"] += u["completion"]
+            self.replies.append(self.flavour.reply(req, text, calls, u))
+            return 200, self.replies[-1]
+
+    @staticmethod
+    def model(req: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+        wire = req["messages"]
+        system = wire[0]["content"] if wire[0]["role"] == "system" else ""
+        offered = {t["function"]["name"] for t in req.get("tools") or []}
+        first_turn = not any(m["role"] == "assistant" for m in wire)
+        for marker, (tool, args) in FIRST_TOOL.items():
+            if marker in system and first_turn and tool in offered:
+                return "", [{"name": tool, "args": args}]
+        reply = follow_evidence(convert_to_messages(wire), runbook_data()["classes"])
+        return str(reply.content), [{"name": c["name"], "args": c["args"]} for c in reply.tool_calls]
+
+
+def serve(server: Server) -> Iterator[Server]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+            status, payload = server.answer(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    server.port = httpd.server_address[1]
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)

@@ -8,110 +8,16 @@ calls an evidence tool, then answers as ``follow_evidence`` would. The real ``Ch
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from flavours import FLAVOURS, Flavour, Rejection, _err, openai_check
-from langchain_core.messages import convert_to_messages
+from flavours import FLAVOURS, Rejection, Server, _err, openai_check
 
 from stratus.api import invoke_graph
 from stratus.context import Context
 from stratus.policies.llm import LLMCallFailed, LLMPolicy, make_chat_model
 from stratus.policies.rules import runbook_data
-from stratus.policies.scripted import follow_evidence
-
-FIRST_TOOL = {"Detection agent": ("alerts", {}), "Diagnosis agent": ("list_objects", {"kind": "Pod"}),
-              "Mitigation agent": ("list_objects", {"kind": "Deployment"})}
-
-
-class Server:
-    """A flavour's server: checks every request, answers from the investigating model, records both."""
-
-    def __init__(self, flavour: Flavour, check: Callable[..., Rejection | None] | None = None) -> None:
-        self.flavour = flavour
-        self.check = check or flavour.check
-        self.requests: list[dict[str, Any]] = []
-        self.replies: list[dict[str, Any]] = []
-        self.rejections: list[tuple[int, str]] = []
-        self.usage = {"prompt": 0, "completion": 0}
-        self.lock = threading.Lock()
-        self.port = 0
-
-    def answer(self, path: str, headers: dict[str, str], req: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        with self.lock:
-            self.requests.append(req)
-            rejected = self.check(path, headers, req)
-            if rejected is not None:
-                self.rejections.append((rejected.status, rejected.body["error"]["message"]))
-                return rejected.status, rejected.body
-            text, calls = self.model(req)
-            u = {"prompt": 200 + len(json.dumps(req)) // 8, "completion": 20}
-            self.usage["prompt"] += u["prompt"]
-            self.usage["completion"] += u["completion"]
-            self.replies.append(self.flavour.reply(req, text, calls, u))
-            return 200, self.replies[-1]
-
-    @staticmethod
-    def model(req: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-        wire = req["messages"]
-        system = wire[0]["content"] if wire[0]["role"] == "system" else ""
-        offered = {t["function"]["name"] for t in req.get("tools") or []}
-        first_turn = not any(m["role"] == "assistant" for m in wire)
-        for marker, (tool, args) in FIRST_TOOL.items():
-            if marker in system and first_turn and tool in offered:
-                return "", [{"name": tool, "args": args}]
-        reply = follow_evidence(convert_to_messages(wire), runbook_data()["classes"])
-        return str(reply.content), [{"name": c["name"], "args": c["args"]} for c in reply.tool_calls]
-
-
-def _serve(server: Server) -> Iterator[Server]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-            status, payload = server.answer(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    server.port = httpd.server_address[1]
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
-
-
-@pytest.fixture
-def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Server]]:
-    for var in ("OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "OPENAI_BASE_URL", "OPENAI_API_VERSION", "HTTP_PROXY",
-                "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy", "STRATUS_BASE_URL"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    stack: list[Iterator[Server]] = []
-
-    def start(name: str, check: Callable[..., Rejection | None] | None = None) -> Server:
-        gen = _serve(Server(FLAVOURS[name], check))
-        stack.append(gen)
-        return next(gen)
-
-    yield start
-    for gen in stack:
-        next(gen, None)
 
 
 def _ctx(server: Server, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> Context:
@@ -140,9 +46,9 @@ def _tool_results_reached_the_model(requests: list[dict[str, Any]]) -> list[str]
 
 
 @pytest.mark.parametrize("name", sorted(FLAVOURS))
-def test_incident_end_to_end(name: str, serve: Callable[..., Server], monkeypatch: pytest.MonkeyPatch,
+def test_incident_end_to_end(name: str, flavour_server: Callable[..., Server], monkeypatch: pytest.MonkeyPatch,
                              llm_helpers: Any) -> None:
-    server = serve(name)
+    server = flavour_server(name)
     f = llm_helpers.faulted("hotel-rate-scale-to-zero")
     result = invoke_graph(f.alerts, cluster=f.cluster, context=_ctx(server, monkeypatch))
 
@@ -183,9 +89,9 @@ def test_each_flavour_rejects_what_its_server_rejects(name: str, bad: str) -> No
 
 
 @pytest.mark.parametrize("name", sorted(FLAVOURS))
-def test_forced_final_step(name: str, serve: Callable[..., Server], monkeypatch: pytest.MonkeyPatch,
+def test_forced_final_step(name: str, flavour_server: Callable[..., Server], monkeypatch: pytest.MonkeyPatch,
                            cluster: Any) -> None:
-    server = serve(name)
+    server = flavour_server(name)
     policy = LLMPolicy(_ctx(server, monkeypatch, llm_max_steps=1))
     _findings, hyps, _view = policy.diagnose(cluster, cluster.namespace)
 
@@ -197,11 +103,11 @@ def test_forced_final_step(name: str, serve: Callable[..., Server], monkeypatch:
     assert forced["tools"][0]["function"]["parameters"]["properties"]["fault_class"]["enum"]
 
 
-def test_vllm_without_tool_parser_escalates_with_its_reason(serve: Callable[..., Server],
+def test_vllm_without_tool_parser_escalates_with_its_reason(flavour_server: Callable[..., Server],
                                                             monkeypatch: pytest.MonkeyPatch, llm_helpers: Any) -> None:
     from flavours import vllm_check
 
-    server = serve("vllm", vllm_check(parser=False))
+    server = flavour_server("vllm", vllm_check(parser=False))
     f = llm_helpers.faulted("hotel-rate-scale-to-zero")
     result = invoke_graph(f.alerts, cluster=f.cluster, context=_ctx(server, monkeypatch, llm_retries=3))
     assert result.outcome == "escalated" and result.transactions == []
@@ -211,12 +117,12 @@ def test_vllm_without_tool_parser_escalates_with_its_reason(serve: Callable[...,
     assert result.llm_stats["failed_requests"] == 2
 
 
-def test_invalid_request_500_is_not_retried(serve: Callable[..., Server], monkeypatch: pytest.MonkeyPatch,
+def test_invalid_request_500_is_not_retried(flavour_server: Callable[..., Server], monkeypatch: pytest.MonkeyPatch,
                                             cluster: Any) -> None:
     """Issue 10's failure: the unshaped client sends ``content: null``; the 500 says why and is final."""
     from langchain_openai import ChatOpenAI
 
-    server = serve("llama-cpp-python")
+    server = flavour_server("llama-cpp-python")
     ctx = _ctx(server, monkeypatch, llm_retries=4)
     ctx.chat_model = ChatOpenAI(model="m", base_url=f"http://127.0.0.1:{server.port}/v1", api_key="x",
                                 max_retries=0, timeout=10)
@@ -225,7 +131,7 @@ def test_invalid_request_500_is_not_retried(serve: Callable[..., Server], monkey
     assert len(server.requests) == 2 and server.rejections == [(500, "content must be a string")]
 
 
-def test_named_tool_choice_rejected_falls_back_to_required(serve: Callable[..., Server],
+def test_named_tool_choice_rejected_falls_back_to_required(flavour_server: Callable[..., Server],
                                                           monkeypatch: pytest.MonkeyPatch, cluster: Any) -> None:
     """A server that takes tool_choice only as a string (LM Studio's 400, quoted in a public project note)."""
     def strings_only(path: str, headers: dict[str, str], req: dict[str, Any]) -> Rejection | None:
@@ -233,7 +139,7 @@ def test_named_tool_choice_rejected_falls_back_to_required(serve: Callable[..., 
             return _err(400, "Invalid tool_choice type: 'object'. Supported string values: none, auto, required")
         return openai_check(path, headers, req)
 
-    server = serve("openai", strings_only)
+    server = flavour_server("openai", strings_only)
     policy = LLMPolicy(_ctx(server, monkeypatch, llm_max_steps=1))
     _findings, hyps, _view = policy.diagnose(cluster, cluster.namespace)
     assert hyps[0].data["source"] == "llm"
@@ -243,8 +149,8 @@ def test_named_tool_choice_rejected_falls_back_to_required(serve: Callable[..., 
     assert policy.usage()["llm_calls"] == 3  # the rejected request is counted too
 
 
-def test_omit_tool_choice_sends_none(serve: Callable[..., Server], monkeypatch: pytest.MonkeyPatch,
+def test_omit_tool_choice_sends_none(flavour_server: Callable[..., Server], monkeypatch: pytest.MonkeyPatch,
                                      cluster: Any) -> None:
-    server = serve("ollama")
+    server = flavour_server("ollama")
     LLMPolicy(_ctx(server, monkeypatch, llm_tool_choice="omit")).diagnose(cluster, cluster.namespace)
     assert server.rejections == [] and "tool_choice" not in server.requests[0]
