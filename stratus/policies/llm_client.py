@@ -217,8 +217,8 @@ def recover_tool_calls(reply: AIMessage, names: set[str]) -> AIMessage:
         if calls:
             reply = AIMessage(content="", tool_calls=calls, usage_metadata=reply.usage_metadata,
                               response_metadata=reply.response_metadata, id=reply.id)
-    for call in reply.tool_calls:
-        call["id"] = call.get("id") or f"call_{uuid.uuid4().hex[:12]}"
+    for call in [*reply.tool_calls, *(getattr(reply, "invalid_tool_calls", None) or [])]:
+        call["id"] = call.get("id") or f"call_{uuid.uuid4().hex[:12]}"  # a tool reply must answer an id
     return reply
 
 
