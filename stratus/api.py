@@ -48,6 +48,7 @@ class IncidentResult(BaseModel):
     llm_calls: int = 0
     llm_tokens: int = 0
     llm_prompt_tokens: int = 0
+    llm_stats: dict[str, Any] = Field(default_factory=dict)
     detection_summary: str = ""
     interrupted: bool = False
     interrupt: Any = None
@@ -137,7 +138,7 @@ def _result(incident_id: str, state: dict[str, Any], interrupt: Any = None, step
         health_final=report.get("health_final"), tnr_violation=bool(report.get("tnr_violation")),
         reflections=state.get("reflections") or [], health_history=state.get("health_history") or [],
         llm_calls=int(state.get("llm_calls", 0)), llm_tokens=int(state.get("llm_tokens", 0)),
-        llm_prompt_tokens=int(state.get("llm_prompt_tokens", 0)),
+        llm_prompt_tokens=int(state.get("llm_prompt_tokens", 0)), llm_stats=dict(state.get("llm_stats") or {}),
         detection_summary=str(state.get("detection_summary", "")),
         interrupted=interrupt is not None, interrupt=interrupt, steps=steps)
 

@@ -75,6 +75,12 @@ class Context:
     llm_max_steps_detect: int = field(default=3, metadata={"description": "Tool-calling steps for Detection."})
     llm_max_repairs: int = field(default=1, metadata={"description": "Malformed or refused answers repaired."})
     llm_max_evidence: int = field(default=25, metadata={"description": "Findings given to the LLM up front."})
+    llm_tool_choice: str = field(default="auto", metadata={
+        "description": "tool_choice of agent turns: auto, required, or omit (send none; some servers then leave "
+                       "the tools out of the prompt)."})
+    llm_final_choice: str = field(default="named", metadata={
+        "description": "How the forced final step asks for the answer tool: named, required or auto; a server "
+                       "rejecting one as invalid gets the next."})
     llm_timeout_s: float = field(default=60.0, metadata={"description": "Timeout of one LLM request."})
     llm_retries: int = field(default=4, metadata={"description": "Retries on rate limits, 5xx and timeouts."})
     llm_backoff_s: float = field(default=1.0, metadata={"description": "Base of the exponential back-off."})

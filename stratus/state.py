@@ -256,6 +256,7 @@ class IncidentOutput(TypedDict, total=False):
     llm_calls: int  # LLM usage of the incident so far (the llm policy's budget)
     llm_tokens: int
     llm_prompt_tokens: int
+    llm_stats: dict[str, Any]  # the llm policy's other figures: failed requests, tool calls, latency
 
 
 class IncidentState(IncidentInput, IncidentOutput, total=False):

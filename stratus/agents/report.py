@@ -13,6 +13,14 @@ from stratus.state import IncidentReport, IncidentState
 from stratus.tools.analyzers import assess
 
 
+def _limit_hit(state: IncidentState, ctx: Context) -> str:
+    """Why the graph escalated when no node gave a reason: the router hit the attempt or the step limit."""
+    attempts = int(state.get("attempts", 0))
+    if attempts >= ctx.max_attempts:
+        return f"attempt limit reached ({attempts}/{ctx.max_attempts} transactions, Context.max_attempts)"
+    return f"step limit reached (Context.max_steps={ctx.max_steps} graph steps)"
+
+
 def _report(state: IncidentState, runtime: Runtime[Context], escalated: bool) -> dict[str, Any]:
     ctx = context_of(runtime)
     cluster = cluster_of(ctx)
@@ -39,7 +47,7 @@ def _report(state: IncidentState, runtime: Runtime[Context], escalated: bool) ->
         outcome, summary = "no_incident", "No open incident: alerts and health show nothing to fix."
     elif escalated:
         outcome = "escalated"
-        summary = (f"Escalated to a human: {state.get('escalation_reason') or 'budget spent'}. "
+        summary = (f"Escalated to a human: {state.get('escalation_reason') or _limit_hit(state, ctx)}. "
                    f"{len(txs)} transaction(s), {sum(t['status'] == 'undone' for t in txs)} undone.")
     else:
         outcome = "resolved"

@@ -90,7 +90,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 by_fault[t][a] = {"n": len(sel), "mitigated": sum(bool(r.get("mitigated")) for r in sel),
                                   "rate": _rate(r.get("mitigated") for r in sel),
                                   "rollbacks": sum(int(r.get("rollbacks") or 0) for r in sel)}
-    return {
+    out = {
         "runs": len(rows),
         "scenarios": len({r["scenario"] for r in rows}),
         "horizon_s": sorted({r["horizon_s"] for r in rows if r.get("horizon_s") is not None}),
@@ -98,6 +98,41 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "agents": {a: agent_summary([r for r in rows if r["agent"] == a]) for a in agents},
         "by_fault_type": by_fault,
     }
+    llm = [r for r in rows if r.get("policy") == "llm" and not r.get("error")]
+    if llm:
+        out["llm"] = llm_summary(llm)
+    return out
+
+
+def llm_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The llm policy's spending over its runs; per incident = per run that detected an incident."""
+    incidents = [r for r in rows if r.get("detected")]
+    return {
+        "incidents": len(incidents),
+        "median_prompt_tokens_per_incident": _median(r.get("llm_prompt_tokens") for r in incidents),
+        "max_prompt_tokens_per_incident": max((int(r.get("llm_prompt_tokens") or 0) for r in incidents), default=None),
+        "median_tokens_per_incident": _median(r.get("llm_tokens") for r in incidents),
+        "median_calls_per_incident": _median(r.get("llm_calls") for r in incidents),
+        "failed_calls": sum(int(r.get("llm_failed_calls") or 0) for r in rows),
+        "tool_calls": sum(int(r.get("llm_tool_calls") or 0) for r in rows),
+        "runs_without_tool_calls": sum(not r.get("llm_tool_calls") for r in incidents),
+        "median_llm_latency_s_per_incident": _median(r.get("llm_latency_s") for r in incidents),
+        "max_request_latency_s": max((float(r.get("llm_max_latency_s") or 0) for r in rows), default=None),
+    }
+
+
+LLM_COLUMNS = ("mitigated", "localization_correct", "outcome", "llm_tool_calls", "llm_calls", "llm_failed_calls",
+               "llm_prompt_tokens", "llm_tokens", "llm_latency_s", "llm_max_latency_s")
+
+
+def llm_table_md(rows: list[dict[str, Any]]) -> str:
+    """Per run of the llm policy: what the model did and what it cost."""
+    lines = ["| scenario | agent | " + " | ".join(c.removeprefix("llm_") for c in LLM_COLUMNS) + " |",
+             "|---|---|" + "---:|" * len(LLM_COLUMNS)]
+    for r in rows:
+        if r.get("policy") == "llm":
+            lines.append(f"| {r['scenario']} | {r['agent']} | " + " | ".join(_num(r.get(c)) for c in LLM_COLUMNS) + " |")
+    return "\n".join(lines)
 
 
 def _pct(v: float | None) -> str:
@@ -139,8 +174,10 @@ def fault_table_md(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(summary: dict[str, Any], chart: str | None = None, command: str | None = None) -> str:
-    """``report.md``: the two tables, how they were produced, and what the columns mean."""
+def render_markdown(summary: dict[str, Any], chart: str | None = None, command: str | None = None,
+                    rows: list[dict[str, Any]] | None = None) -> str:
+    """``report.md``: the two tables (and, for the llm policy, its per-run figures), how they were
+    produced, and what the columns mean."""
     parts = ["# STRATUS benchmark report", ""]
     if command:
         parts += [f"Produced by `{command}`.", ""]
@@ -160,6 +197,12 @@ def render_markdown(summary: dict[str, Any], chart: str | None = None, command: 
               "## Mitigated per fault type (mitigated/runs)", "", fault_table_md(summary), ""]
     if chart:
         parts += [f"![mitigation rate per fault type]({chart})", ""]
+    if summary.get("llm"):
+        parts += ["## LLM policy per run", "", llm_table_md(rows or []), "",
+                  "tool_calls: evidence tools the model called (the answer tools excluded); calls: requests sent, "
+                  "failed and retried ones included; tokens from the server's `usage`; latency: seconds "
+                  "waiting for the model (total, and the slowest request).", "",
+                  "```json", json.dumps(summary["llm"], indent=2), "```", ""]
     return "\n".join(parts)
 
 
@@ -202,5 +245,5 @@ def write_report(rows: list[dict[str, Any]], out_dir: str | Path, command: str |
     summary = summarize(rows)
     chart = write_chart(summary, out / "mitigation.png")
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "report.md").write_text(render_markdown(summary, chart.name if chart else None, command))
+    (out / "report.md").write_text(render_markdown(summary, chart.name if chart else None, command, rows))
     return summary

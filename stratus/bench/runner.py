@@ -146,7 +146,7 @@ def run_scenario(scenario: Scenario | str | Path, *, agent: str = "stratus", pol
     mitigated_at = committed[-1]["ended_at"] if committed and mitigated else None
     if mitigated and not committed:
         mitigated_at = injected_at  # nothing to do (noop control)
-    return {
+    row = {
         "scenario": sc.id, "agent": agent, "policy": policy, "app": sc.app, "seed": sc.seed,
         "faults": [f"{r['type']}@{r.get('target')}" for r in records],
         "detected": result.detected,
@@ -175,3 +175,20 @@ def run_scenario(scenario: Scenario | str | Path, *, agent: str = "stratus", pol
         "harm": [n for n in notes if n.startswith(COLLATERAL)],
         "false_resolution": result.outcome == "resolved" and not mitigated,
     }
+    if policy == "llm":
+        row.update(llm_metrics(result.llm_stats))
+    return row
+
+
+def llm_metrics(stats: dict[str, Any]) -> dict[str, Any]:
+    """The llm policy's figures for a run-scenario row: requests that failed, tool calls made (the
+    answer tools excluded), completion tokens, estimated tool-schema tokens, wall seconds spent waiting
+    for the model, the slowest request, and how many replies lacked the server's usage."""
+    calls = {k: v for k, v in (stats.get("tool_calls") or {}).items() if not k.startswith("submit_")}
+    return {"llm_failed_calls": int(stats.get("failed_requests", 0)), "llm_tool_calls": sum(calls.values()),
+            "llm_tool_calls_by_name": dict(sorted(calls.items())),
+            "llm_completion_tokens": int(stats.get("completion_tokens", 0)),
+            "llm_schema_tokens": int(stats.get("schema_tokens", 0)),
+            "llm_latency_s": round(float(stats.get("latency_s", 0.0)), 2),
+            "llm_max_latency_s": round(float(stats.get("max_latency_s", 0.0)), 2),
+            "llm_estimated_replies": int(stats.get("estimated_replies", 0))}

@@ -82,13 +82,20 @@ def bench(
     policy: Annotated[str, typer.Option(help="Reasoning policy every agent uses: rules or llm.")] = "rules",
     limit: Annotated[int | None, typer.Option(help="Only the first N scenarios (sorted by file name).")]
     = None,
+    base_url: Annotated[str | None, typer.Option(
+        help="--policy llm: OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1 (default: $STRATUS_BASE_URL; "
+             "the key is read from $OPENAI_API_KEY, or the variable Context.api_key_env names).")] = None,
+    model: Annotated[str | None, typer.Option(
+        help="--policy llm: model name the endpoint serves (default: $STRATUS_MODEL, else gpt-4o-mini).")] = None,
 ) -> None:
     """Run every scenario with every agent; write results.jsonl, summary.json, report.md, mitigation.png.
 
     Each run is one run-scenario object (a line of results.jsonl), graded at the same simulated horizon
     after detection for every agent. summary.json holds, per agent: detection, localisation, analysis
     and mitigation accuracy, TNR violations, harm left behind, false resolutions, rollbacks, median wall
-    time and median simulated time to mitigate, plus a fault type x agent mitigation table.
+    time and median simulated time to mitigate, plus a fault type x agent mitigation table. With
+    --policy llm each row also records the model's tool calls, requests (failed ones included), tokens
+    from the server's usage and latency, and report.md gets a per-run table of them.
     """
     from stratus.bench.scenarios import ScenarioError, load_dir
 
@@ -104,6 +111,9 @@ def bench(
         suite = suite[:max(0, limit)]
     from stratus.bench.report import write_report
     from stratus.bench.runner import run_scenario
+    from stratus.context import Context
+
+    llm_overrides = {k: v for k, v in (("base_url", base_url), ("model", model)) if v is not None}
 
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
@@ -113,7 +123,9 @@ def bench(
         for _path, sc in suite:
             for agent in chosen:
                 try:
-                    row = run_scenario(sc, agent=agent, policy=policy)
+                    ctx = Context(policy=policy, db=":memory:")  # fresh: a run may change it (oneshot)
+                    ctx.base_url, ctx.model = base_url or ctx.base_url, model or ctx.model
+                    row = run_scenario(sc, agent=agent, policy=policy, context=ctx)
                 except unavailable() as exc:
                     raise fail(f"--policy {policy}: {exc}") from None
                 except Exception as exc:  # one broken run must not lose the others
@@ -126,12 +138,15 @@ def bench(
                         "[green]mitigated[/]" if row.get("mitigated") else "[yellow]not mitigated[/]")
                 console.print(f"[dim]{len(rows):>3}/{total}[/] {agent:<7} {escape(sc.id)}: {mark} [dim]"
                               f"(tx {row.get('transactions', '-')}, undone {row.get('rollbacks', '-')}, "
-                              f"{row.get('wall_s', 0):.1f} s)[/]")
+                              f"{row.get('wall_s', 0):.1f} s{_llm_note(row)})[/]")
     command = " ".join(["stratus bench", f"--scenarios {scenarios}", f"--agents {','.join(chosen)}",
-                        f"--out {out}", f"--policy {policy}"] + ([f"--limit {limit}"] if limit is not None else []))
+                        f"--out {out}", f"--policy {policy}"] + ([f"--limit {limit}"] if limit is not None else [])
+                       + [f"--{k.replace('_', '-')} {v}" for k, v in llm_overrides.items()])
     summary = write_report(rows, out, command=command)
     console.print()
     print_summary(summary)
+    if summary.get("llm"):
+        console.print("llm policy: " + ", ".join(f"{k} {v}" for k, v in summary["llm"].items()))
     files = ["results.jsonl", "summary.json", "report.md"] + (["mitigation.png"] if (out / "mitigation.png").exists()
                                                               else [])
     horizon = " / ".join(f"{h:g}" for h in summary.get("horizon_s") or []) or "n/a"
@@ -139,3 +154,10 @@ def bench(
                   "after detection; wrote "
                   + ", ".join(str(out / f) for f in files))
 
+
+
+def _llm_note(row: dict[str, Any]) -> str:
+    if row.get("policy") != "llm" or row.get("error"):
+        return ""
+    return (f", llm {row.get('llm_calls', 0)} calls, {row.get('llm_tool_calls', 0)} tool calls, "
+            f"{row.get('llm_prompt_tokens', 0)} prompt tokens, {row.get('llm_latency_s', 0)} s")

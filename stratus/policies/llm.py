@@ -10,56 +10,56 @@ a forced final answer; spent budgets raise ``BudgetExceeded`` so the graph escal
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
-from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, Field, ValidationError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from stratus.cluster.actions import Action
 from stratus.cluster.base import Cluster
 from stratus.context import Context
 from stratus.policies import prompts
-from stratus.policies.base import PolicyStop
+from stratus.policies.llm_client import (
+    Budget,
+    BudgetExceeded,
+    LLMCallFailed,
+    LLMStop,
+    LLMUnavailable,
+    failure,
+    is_api_error,
+    is_transient,
+    make_chat_model,
+    recover_tool_calls,
+    rejects_tool_choice,
+    tool_schema,
+)
 from stratus.policies.rules import RulesPolicy, runbook_data
 from stratus.state import Finding, Hypothesis, Plan, TriedPlans
 from stratus.tools import telemetry as tt
 from stratus.tools.analyzers import View
 from stratus.tools.kubectl import GuardError, guard, parse, render
 
-LEVELS = ("Hardware", "Operating System", "Virtualization", "Application")
-TYPES = ("Misconfiguration", "Code Defect", "Authentication Issue", "Network/Storage Issue", "Operation Error",
-         "Dependency Problem")
+__all__ = ["Budget", "BudgetExceeded", "LLMCallFailed", "LLMPolicy", "LLMStop", "LLMUnavailable",
+           "make_chat_model"]
 
-
-class LLMStop(PolicyStop):
-    """The LLM cannot go on for this incident; the graph escalates with this message."""
-
-
-class BudgetExceeded(LLMStop):
-    """The incident's LLM budget (calls, tokens or seconds) is spent."""
-
-
-class LLMCallFailed(LLMStop):
-    """The model endpoint failed (after retries for transient errors, at once for others)."""
-
-
-class LLMUnavailable(RuntimeError):
-    """The chat model could not be configured or reached (the message says what to set)."""
+MAX_TOOL_RESULT_CHARS = 4000
+"""A tool result longer than this is cut (with a marker): one manifest or log page, not a dump."""
+MITIGATION_READ_TOOLS = ("list_objects", "get_object", "describe", "events")
+FINAL_CHOICES = ("named", "required", "auto")
+"""How the forced final step asks for the answer tool, strongest first; a server that rejects one as
+invalid gets the next (``Context.llm_final_choice`` says where to start)."""
 
 
 # --- structured outputs ----------------------------------------------------------------------
 class Claim(BaseModel):
     claim: str
-    evidence: list[str] = Field(default_factory=list, description="ids of tool calls or evidence items (E1..)")
+    evidence: list[str] = Field(default_factory=list, description="ids of tool calls or evidence (E1..)")
 
 
 class Candidate(BaseModel):
@@ -73,17 +73,13 @@ class submit_detection(BaseModel):  # noqa: N801 - the tool name the model sees
 
     incident: bool
     summary: str
-    evidence: list[str] = Field(default_factory=list)
 
 
 class submit_diagnosis(BaseModel):  # noqa: N801
     """Final answer of the Diagnosis agent."""
 
     root_cause_component: str
-    fault_class: str
-    system_level: Literal["Hardware", "Operating System", "Virtualization", "Application"]
-    fault_type: Literal["Misconfiguration", "Code Defect", "Authentication Issue", "Network/Storage Issue",
-                        "Operation Error", "Dependency Problem"]
+    fault_class: str = Field(description="one class of the catalogue")
     confidence: float = Field(ge=0, le=1)
     summary: str
     evidence: list[Claim] = Field(default_factory=list)
@@ -102,71 +98,19 @@ class submit_plan(BaseModel):  # noqa: N801
     rationale: str = ""
 
 
-# --- model, budget, retries ------------------------------------------------------------------
-def make_chat_model(ctx: Context) -> Any:
-    """ChatOpenAI / AzureChatOpenAI from the context and env; imported lazily (it is slow to import)."""
-    key = os.environ.get(ctx.api_key_env)
-    if os.environ.get("AZURE_OPENAI_ENDPOINT") and not ctx.base_url:
-        from langchain_openai import AzureChatOpenAI
-
-        return AzureChatOpenAI(azure_deployment=ctx.model, api_key=key,
-                               api_version=os.environ.get("OPENAI_API_VERSION", "2024-10-21"),
-                               temperature=ctx.temperature, timeout=ctx.llm_timeout_s, max_retries=0)
-    if not key and not ctx.base_url:
-        raise LLMUnavailable(f"the llm policy needs an API key in ${ctx.api_key_env}, or STRATUS_BASE_URL "
-                             "pointing at an OpenAI-compatible server (vLLM, Ollama, llama.cpp)")
-    from langchain_openai import ChatOpenAI
-
-    return ChatOpenAI(model=ctx.model, base_url=ctx.base_url, api_key=key or "not-needed",
-                      temperature=ctx.temperature, timeout=ctx.llm_timeout_s, max_retries=0)
-
-
-def _transient(exc: BaseException) -> bool:
-    """Rate limits, 5xx, timeouts and dropped connections are retried; other errors are not."""
+def normalized(command: str, namespace: str) -> str:
+    """A command in the parser's canonical form with its namespace filled in (as typed if it does not parse)."""
     try:
-        import openai
-    except ImportError:  # pragma: no cover - langchain-openai depends on openai
-        return False
-    if isinstance(exc, (openai.RateLimitError, openai.APITimeoutError, openai.APIConnectionError,
-                        openai.InternalServerError)):
-        return True
-    return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
+        action = parse(command)
+    except GuardError:
+        return command.strip()
+    action.namespace = action.namespace or namespace
+    return render(action)
 
 
-def _api_error(exc: BaseException) -> bool:
-    try:
-        import openai
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(exc, openai.APIError)
-
-
-class Budget:
-    def __init__(self, ctx: Context, calls: int = 0, tokens: int = 0, prompt_tokens: int = 0,
-                 started: float | None = None) -> None:
-        self.ctx = ctx
-        self.calls, self.tokens, self.prompt_tokens = calls, tokens, prompt_tokens
-        self.started = started if started is not None else time.time()
-
-    def check(self) -> None:
-        if self.calls >= self.ctx.max_llm_calls:
-            raise BudgetExceeded(f"LLM call budget spent ({self.calls}/{self.ctx.max_llm_calls} calls)")
-        if self.tokens >= self.ctx.max_tokens:
-            raise BudgetExceeded(f"LLM token budget spent ({self.tokens}/{self.ctx.max_tokens} tokens)")
-        if time.time() - self.started >= self.ctx.max_seconds:
-            raise BudgetExceeded(f"time budget spent ({self.ctx.max_seconds:.0f} s)")
-
-    def record(self, sent: list[BaseMessage], reply: AIMessage) -> None:
-        usage = getattr(reply, "usage_metadata", None) or {}
-        prompt = usage.get("input_tokens")
-        completion = usage.get("output_tokens")
-        if prompt is None:
-            prompt = count_tokens_approximately(sent)
-        if completion is None:
-            completion = count_tokens_approximately([reply])
-        self.calls += 1
-        self.prompt_tokens += int(prompt)
-        self.tokens += int(prompt) + int(completion)
+def effect(commands: list[str], namespace: str) -> tuple[str, ...]:
+    """What a plan does, as the set of its normalized commands: the identity of a change."""
+    return tuple(sorted({normalized(c, namespace) for c in commands}))
 
 
 @cache
@@ -180,37 +124,47 @@ class LLMPolicy:
     plans_need_review = True
 
     def __init__(self, ctx: Context, usage: dict[str, Any] | None = None) -> None:
-        usage = usage or {}
         self.ctx = ctx
         self.model = ctx.chat_model if ctx.chat_model is not None else make_chat_model(ctx)
-        self.budget = Budget(ctx, int(usage.get("llm_calls", 0)), int(usage.get("llm_tokens", 0)),
-                             int(usage.get("llm_prompt_tokens", 0)), usage.get("llm_started"))
+        self.budget = Budget(ctx, usage)
         self.rules = RulesPolicy()
         self.results: dict[str, str] = {}  # tool-call id (or evidence id) -> result text
         self.dropped_claims = 0
+        self.final_choice = FINAL_CHOICES.index(ctx.llm_final_choice) if ctx.llm_final_choice in FINAL_CHOICES \
+            else 0
 
     def usage(self) -> dict[str, Any]:
-        return {"llm_calls": self.budget.calls, "llm_tokens": self.budget.tokens,
-                "llm_prompt_tokens": self.budget.prompt_tokens, "llm_started": self.budget.started}
+        return self.budget.usage()
 
     # --- the model call ---------------------------------------------------------------------
-    def _invoke(self, bound: Any, messages: list[BaseMessage]) -> AIMessage:
+    def _invoke(self, bound: Any, messages: list[BaseMessage], schemas: list[dict[str, Any]] | None = None) \
+            -> AIMessage:
+        """One model request, retried only when the error is transient; every request is counted."""
         self.budget.check()
+        tries = 0
 
-        @retry(retry=retry_if_exception(_transient), stop=stop_after_attempt(self.ctx.llm_retries + 1),
+        @retry(retry=retry_if_exception(is_transient), stop=stop_after_attempt(self.ctx.llm_retries + 1),
                wait=wait_random_exponential(multiplier=self.ctx.llm_backoff_s, max=20), reraise=True)
-        def call() -> AIMessage:
-            return bound.invoke(messages)
+        def call() -> tuple[AIMessage, float]:
+            nonlocal tries
+            if tries:
+                self.budget.check()  # a retry is a request too: it may not overrun the budget
+            tries += 1
+            self.budget.sent()
+            t0 = time.monotonic()
+            try:
+                return bound.invoke(messages), time.monotonic() - t0
+            except Exception:
+                self.budget.failed(time.monotonic() - t0)
+                raise
 
         try:
-            reply = call()
+            reply, latency = call()
         except Exception as exc:
-            if _api_error(exc):
-                tries = self.ctx.llm_retries + 1 if _transient(exc) else 1
-                raise LLMCallFailed(f"the model endpoint failed after {tries} attempt(s): "
-                                    f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+            if is_api_error(exc):
+                raise failure(exc, tries) from exc
             raise
-        self.budget.record(messages, reply)
+        self.budget.record(messages, schemas or [], reply, latency)
         return reply
 
     # --- tools ------------------------------------------------------------------------------
@@ -260,19 +214,26 @@ class LLMPolicy:
         ]
 
     def _loop(self, system: str, human: str, tools: list[StructuredTool], final: type[BaseModel],
-              max_steps: int, validate: Callable[[BaseModel], str | None] | None = None) -> BaseModel | None:
+              max_steps: int, validate: Callable[[BaseModel], str | None] | None = None,
+              final_schema: dict[str, Any] | None = None) -> BaseModel | None:
         """A bounded tool-calling loop that always ends: a final answer, or None at the cap."""
         by_name = {tool.name: tool for tool in tools}
         messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(human)]
         fname = final.__name__
-        bound = self.model.bind_tools([*tools, final])
-        forced = self._bind_forced(final)
+        fschema = final_schema or tool_schema(final)
+        schemas = [tool_schema(t) for t in tools] + [fschema]
+        choice = self.ctx.llm_tool_choice
+        bound = self.model.bind_tools(schemas, **({} if choice == "omit" else {"tool_choice": choice}))
+        names = {*by_name, fname}
         repairs = 0
         for step in range(max_steps + 1):
             last = step == max_steps
             if last:
                 messages.append(HumanMessage(prompts.FORCE_FINAL.format(tool=fname)))
-            reply = self._invoke(forced if last else bound, messages)
+                reply = self._invoke_forced(fschema, messages)
+            else:
+                reply = self._invoke(bound, messages, schemas)
+            reply = recover_tool_calls(reply, names)
             messages.append(reply)
             calls = list(reply.tool_calls or [])
             for bad in getattr(reply, "invalid_tool_calls", None) or []:
@@ -285,7 +246,8 @@ class LLMPolicy:
                 continue
             answer = None
             for call in calls:
-                cid = call.get("id") or f"call-{len(self.results) + 1}"
+                cid = call["id"] or f"call-{len(self.results) + 1}"
+                self.budget.tool_call(call["name"])
                 if call["name"] == fname:
                     try:
                         parsed = final.model_validate(call.get("args") or {})
@@ -309,6 +271,9 @@ class LLMPolicy:
                         result = str(tool.invoke(call.get("args") or {}))
                     except Exception as exc:  # a bad argument is the model's to fix, not a crash
                         result = f"error: {type(exc).__name__}: {str(exc)[:300]}"
+                if len(result) > MAX_TOOL_RESULT_CHARS:
+                    result = (result[:MAX_TOOL_RESULT_CHARS] + f"\n... {len(result) - MAX_TOOL_RESULT_CHARS} more "
+                              "characters omitted (narrow the query)")
                 self.results[cid] = result
                 messages.append(ToolMessage(result, tool_call_id=cid))
             if answer is not None:
@@ -317,11 +282,26 @@ class LLMPolicy:
                 return None
         return None
 
-    def _bind_forced(self, final: type[BaseModel]) -> Any:
-        try:
-            return self.model.bind_tools([final], tool_choice=final.__name__)
-        except (TypeError, ValueError, NotImplementedError):
-            return self.model.bind_tools([final])
+    def _invoke_forced(self, fschema: dict[str, Any], messages: list[BaseMessage]) -> AIMessage:
+        """The final step: only the answer tool, asked for as strongly as the server allows.
+
+        A server that rejects a ``tool_choice`` form as invalid gets the next weaker one, and the
+        policy remembers it for the rest of its turns."""
+        name = fschema["function"]["name"]
+        while True:
+            mode = FINAL_CHOICES[self.final_choice]
+            tool_choice = {"named": name, "required": "required", "auto": "auto"}[mode]
+            try:
+                bound = self.model.bind_tools([fschema], tool_choice=tool_choice)
+            except (TypeError, ValueError, NotImplementedError):
+                bound = self.model.bind_tools([fschema])
+            try:
+                return self._invoke(bound, messages, [fschema])
+            except LLMCallFailed as exc:
+                if self.final_choice + 1 >= len(FINAL_CHOICES) or exc.__cause__ is None or \
+                        not rejects_tool_choice(exc.__cause__):
+                    raise
+                self.final_choice += 1
 
     # --- evidence ---------------------------------------------------------------------------
     def _evidence(self, cluster: Cluster, ns: str) -> tuple[str, list[Finding], list[Hypothesis], View]:
@@ -365,15 +345,25 @@ class LLMPolicy:
     def diagnose(self, cluster: Cluster, namespace: str, reflections: list[str] | None = None) -> \
             tuple[list[Finding], list[Hypothesis], View]:
         evidence, findings, rule_hyps, view = self._evidence(cluster, namespace)
-        classes = ", ".join(runbook_data()["classes"])
-        system = prompts.DIAGNOSIS_SYSTEM.format(classes=classes, levels=", ".join(LEVELS), types=", ".join(TYPES))
+        catalogue = runbook_data()["classes"]
+        schema = tool_schema(submit_diagnosis)
+        # the catalogue as an enum: in the schema the model already reads (not repeated in the prompt), and
+        # a server that constrains forced answers to the schema can only produce a valid class
+        schema["function"]["parameters"]["properties"]["fault_class"]["enum"] = list(catalogue)
         deps = {k: sorted(v) for k, v in view.dependencies().items()}
         human = (f"Namespace {namespace}.\nCall graph (caller -> dependencies): {json.dumps(deps)}\n"
                  f"Evidence from the analyzers:\n{evidence or 'none'}\n")
         if reflections:
             human += "Earlier attempts (do not repeat them):\n" + "\n".join(reflections[-3:]) + "\n"
-        ans = self._loop(system, human, self._read_tools(cluster, namespace), submit_diagnosis,
-                         self.ctx.llm_max_steps)
+        def validate(answer: BaseModel) -> str | None:
+            assert isinstance(answer, submit_diagnosis)
+            if answer.fault_class in catalogue:
+                return None
+            return (f"fault_class {answer.fault_class!r} is not in the catalogue; use one of: "
+                    f"{', '.join(catalogue)}")
+
+        ans = self._loop(prompts.DIAGNOSIS_SYSTEM, human, self._read_tools(cluster, namespace), submit_diagnosis,
+                         self.ctx.llm_max_steps, validate=validate, final_schema=schema)
         if ans is None:
             return findings, rule_hyps, view  # the loop ended without an answer: fall back to the analyzers
         assert isinstance(ans, submit_diagnosis)
@@ -383,7 +373,7 @@ class LLMPolicy:
                 claims.append(c)
             else:
                 self.dropped_claims += 1  # a claim that cites no tool result is not reported
-        level, ftype = ans.system_level, ans.fault_type
+        level, ftype = catalogue[ans.fault_class].get("labels", [None, None])
         # the analyzers' facts about the same (component, class) let the runbooks build concrete plans
         facts = {h.key: h.data for h in rule_hyps}
         main = Hypothesis(component=ans.root_cause_component, fault_class=ans.fault_class,
@@ -394,7 +384,9 @@ class LLMPolicy:
                      "dropped_claims": self.dropped_claims, "source": "llm"}
         hyps = [main]
         for alt in ans.alternatives:
-            labels = runbook_data()["classes"].get(alt.fault_class, {}).get("labels", [None, None])
+            if alt.fault_class not in catalogue:
+                continue  # an alternative is a hint, not worth a repair: one outside the catalogue is dropped
+            labels = catalogue[alt.fault_class].get("labels", [None, None])
             h = Hypothesis(component=alt.component, fault_class=alt.fault_class, confidence=alt.confidence,
                            summary="alternative from the Diagnosis agent", system_level=labels[0],
                            fault_type=labels[1])
@@ -412,10 +404,12 @@ class LLMPolicy:
         view = view or View.read(cluster, namespace)
         hyp = hypotheses[0]
         suggestions = []
-        tried_cmds = sorted({"|".join(commands) for commands in tried.values() if commands})
+        # a plan is what it does: the same commands are the same change, whatever hypothesis they came with
+        done = {effect(commands, namespace) for commands in tried.values() if commands}
+        tried_cmds = sorted(" && ".join(e) for e in done)
         for h in hypotheses[:3]:
             for plan in self.rules.plans(cluster, namespace, h, view):
-                if plan.key not in tried and "|".join(plan.commands) not in tried_cmds:
+                if plan.key not in tried and effect(plan.commands, namespace) not in done:
                     suggestions.append(f"- for {h.fault_class} at {h.component}: "
                                        f"{' && '.join(render(a) for a in plan.actions)}  (expect: {plan.expect})")
         human = (f"Namespace {namespace}.\nRoot-cause hypothesis: {hyp.fault_class} at {hyp.component} "
@@ -424,7 +418,7 @@ class LLMPolicy:
                  f"Runbook suggestions (verified to parse; not yet tried):\n" + ("\n".join(suggestions[:6]) or "none")
                  + "\n")
         if tried_cmds:
-            human += "Already tried (undone or refused; do not repeat):\n" + "\n".join(tried_cmds[-5:]) + "\n"
+            human += "Already tried (applied, undone or refused; never repeat them):\n" + "\n".join(tried_cmds[-5:]) + "\n"
         if reflections:
             human += "Reflections:\n" + "\n".join(reflections[-3:]) + "\n"
         allowed = {namespace, *self.ctx.namespaces}
@@ -436,7 +430,8 @@ class LLMPolicy:
         def nl2kubectl(intent: str) -> str:
             return self._nl2kubectl(intent, namespace, allowed)
 
-        tools = self._read_tools(cluster, namespace) + [
+        # the diagnosis is done: manifests and events are what a fix is written from, not metrics or logs
+        tools = [t for t in self._read_tools(cluster, namespace) if t.name in MITIGATION_READ_TOOLS] + [
             StructuredTool.from_function(check_kubectl, name="check_kubectl",
                                          description="Parse and guard one kubectl command; says why if refused."),
             StructuredTool.from_function(nl2kubectl, name="nl2kubectl",
@@ -449,8 +444,9 @@ class LLMPolicy:
                 v = guard(cmd.kubectl, allowed_namespaces=allowed)
                 if not v.allowed:
                     return f"{cmd.kubectl!r}: {v.reason}"
-            if self._plan(hyp, plan, []).key in tried:
-                return "this exact plan was already tried and undone; propose a different one"
+            if effect([c.kubectl for c in plan.commands], namespace) in done:
+                return ("this change (the same commands) was already applied or refused in this incident; "
+                        "propose a different one")
             return None
 
         ans = self._loop(prompts.MITIGATION_SYSTEM, human, tools, submit_plan, self.ctx.llm_max_steps,
@@ -464,19 +460,9 @@ class LLMPolicy:
             a.namespace = a.namespace or namespace
             a.reason = cmd.expected_effect[:200]
             actions.append(a)
-        return self._plan(hyp, ans, actions)
-
-    @staticmethod
-    def _plan(hyp: Hypothesis, plan: submit_plan, actions: list[Action]) -> Plan:
-        """The model's plan, identified by its commands as the parser renders them (as typed if refused)."""
-        cmds = []
-        for c in plan.commands:
-            try:
-                cmds.append(render(parse(c.kubectl)))
-            except GuardError:
-                cmds.append(c.kubectl)
-        expect = "; ".join(c.expected_effect for c in plan.commands if c.expected_effect) or plan.rationale
-        return Plan(hypothesis=hyp, actions=actions, expect=expect, commands=cmds)
+        expect = "; ".join(c.expected_effect for c in ans.commands if c.expected_effect) or ans.rationale
+        return Plan(hypothesis=hyp, actions=actions, expect=expect,
+                    commands=[normalized(c.kubectl, namespace) for c in ans.commands])
 
     def _nl2kubectl(self, intent: str, namespace: str, allowed: set[str]) -> str:
         examples = "\n".join(f"intent: {e['intent']}\nkubectl: {e['kubectl'].replace('NS', namespace)}"

