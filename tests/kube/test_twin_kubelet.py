@@ -24,7 +24,8 @@ from stratus.twin.kubelet_agent import LEASE_NAMESPACE, KubeletAgent
 @pytest.fixture
 def agent(admin_kubeconfig: Path, admin: DynamicClient) -> Iterator[KubeletAgent]:
     a = KubeletAgent(k8s_config.new_client_from_config(config_file=str(admin_kubeconfig)), nodes=2,
-                     prefix=f"twin-{uuid.uuid4().hex[:6]}", interval_s=0.3)
+                     prefix=f"twin-{uuid.uuid4().hex[:6]}", interval_s=0.3,
+                     lease_renew_s=2.0)
     a.start()
     yield a
     a.stop()
