@@ -5,6 +5,9 @@ mirror's TSDB holds the pods' series."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,3 +187,27 @@ def test_faults_through_the_api(agent: KubeletAgent, admin: DynamicClient, names
 
     with pytest.raises(FaultError, match="needs a database"):
         agent.inject_fault("revoke_db_role", "geo", namespace=namespace)
+
+
+def test_cli_serve_injects_fault(admin_kubeconfig: Path, admin: DynamicClient, namespace: str) -> None:
+    """``stratus twin serve --fault TYPE:TARGET`` applies the injector through the API after --fault-after."""
+    apps, node = k8s.AppsV1Api(admin.client), f"cli-{uuid.uuid4().hex[:6]}"
+    _deploy(admin, namespace, "consul")
+    proc = subprocess.Popen([sys.executable, "-m", "stratus.cli", "twin", "serve", "--kubeconfig",
+                             str(admin_kubeconfig), "--prefix", node, "--namespace", namespace, "--interval", "0.3",
+                             "--fault", "scale_to_zero:consul", "--fault", "revoke_db_role:consul",
+                             "--fault-after", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        eventually(lambda: apps.read_namespaced_deployment("consul", namespace).spec.replicas == 0, 30,
+                   "Deployment consul scaled to 0 by the CLI's fault")
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0, out
+        text = " ".join(out.split())  # the console wraps long lines
+        assert f"fault scale_to_zero on consul: update Deployment {namespace}/consul" in text
+        assert "fault revoke_db_role not injected" in text and "needs a database as target" in text
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        k8s.CoreV1Api(admin.client).delete_node(f"{node}-0")
