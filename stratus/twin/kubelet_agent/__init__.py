@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from functools import partial
@@ -66,6 +67,7 @@ class KubeletAgent:
         self._terminating: dict[str, tuple[dict[str, Any], float]] = {}  # uid -> (pod, next delete try)
         self.lock = threading.RLock()
         self.errors = 0  # failed requests so far (each retried on a later pass)
+        self.pass_s: deque[float] = deque(maxlen=600)  # durations of the latest passes (for benchmarks)
         self.watch = PodWatch(self.core, set(self.nodes))
         self._pool = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="twin-kubelet-write")
         self._dyn: DynamicClient | None = None
@@ -106,6 +108,7 @@ class KubeletAgent:
                 self.step()
             except (ApiException, HTTPError, OSError):
                 self.errors += 1  # the API server was briefly unavailable: next pass
+            self.pass_s.append(time.time() - started)
             self._stop.wait(max(0.0, self.interval_s - (time.time() - started)))
 
     # --- one pass ----------------------------------------------------------------------------
