@@ -25,7 +25,7 @@ from typing import Any
 
 from stratus.twin.apps import App
 from stratus.twin.controllers import Controllers
-from stratus.twin.store import CLUSTER_SCOPED, Store
+from stratus.twin.store import Store
 from stratus.twin.world import World
 
 MAX_OUTBOX = 20000  # events waiting to be written; beyond it the oldest are dropped (an event storm)
@@ -183,4 +183,4 @@ class MirrorWorld(World):
             self.rules.evaluate(self.tsdb, now)
 
 
-__all__ = ["MirrorStore", "MirrorWorld", "CLUSTER_SCOPED"]
+__all__ = ["Change", "MirrorStore", "MirrorWorld"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,13 +26,14 @@ from stratus.twin.kubelet_agent import KubeletAgent
 from stratus.twin.prom.query import eval_instant
 
 APP = load_app("hotel-reservation")
+APP_NS = f"hotel-{uuid.uuid4().hex[:6]}"  # where the module's agent runs the app's traffic
 
 
 @pytest.fixture(scope="module")
 def agent(admin_kubeconfig: Path, admin: DynamicClient) -> Iterator[KubeletAgent]:
     a = KubeletAgent(k8s_config.new_client_from_config(config_file=str(admin_kubeconfig)), nodes=2,
                      prefix=f"mirror-{uuid.uuid4().hex[:6]}", interval_s=0.3, lease_renew_s=2.0, objects_s=0.3,
-                     scrape_s=1.0, rule_s=1.0)
+                     scrape_s=1.0, rule_s=1.0, namespace=APP_NS)
     a.start()
     yield a
     a.stop()
@@ -187,6 +189,41 @@ def test_faults_through_the_api(agent: KubeletAgent, admin: DynamicClient, names
 
     with pytest.raises(FaultError, match="needs a database"):
         agent.inject_fault("revoke_db_role", "geo", namespace=namespace)
+
+
+def test_app_traffic_in_telemetry(agent: KubeletAgent, admin: DynamicClient) -> None:
+    """The whole app: its load generator's requests walk the call graph through the mirror's network and
+    processes, and the span metrics reach the TSDB."""
+    core = k8s.CoreV1Api(admin.client)
+    core.create_namespace({"metadata": {"name": APP_NS}})
+    try:
+        backends = [c for c in APP.components if APP.kind_of(c) != "app"]
+        for comp in backends:
+            _deploy(admin, APP_NS, comp)
+        _available(admin, APP_NS, *backends)
+
+        def mirrored() -> bool:
+            with agent.lock:
+                return all((agent.world.store.get("Endpoints", c, APP_NS).get("subsets")
+                            if agent.world.store.exists("Endpoints", c, APP_NS) else None) for c in backends)
+        eventually(mirrored, 15, "the backends' Endpoints in the mirror")
+        for comp in APP.app_services():
+            _deploy(admin, APP_NS, comp)
+        _available(admin, APP_NS, *APP.app_services())
+        ok = f'traces_span_metrics_calls_total{{namespace="{APP_NS}", service_name="%s", span_kind="SPAN_KIND_SERVER", status_code="STATUS_CODE_UNSET"}} > 0'
+        for svc in ("frontend", "search", "geo", "profile"):
+            eventually(lambda s=svc: _query(agent, ok % s), 15, f"requests served by {svc} in the TSDB")
+
+        # requests failed while the app services were starting; once all serve, errors stop growing
+        errors = f'sum(traces_span_metrics_calls_total{{namespace="{APP_NS}", status_code="STATUS_CODE_ERROR"}})'
+
+        def no_new_errors() -> bool:
+            before = _query(agent, errors)
+            time.sleep(2.5)  # two scrapes later
+            return _query(agent, errors) == before
+        eventually(no_new_errors, 30, "no new failed requests once every service serves")
+    finally:
+        core.delete_namespace(APP_NS)
 
 
 def test_cli_serve_injects_fault(admin_kubeconfig: Path, admin: DynamicClient, namespace: str) -> None:

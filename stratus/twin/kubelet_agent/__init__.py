@@ -9,8 +9,9 @@ the network and traffic models, telemetry scraped into the TSDB and alert rules 
 One pass (every ``interval_s``): take the pod changes from the watch (``informer.PodWatch``), copy the
 other objects the models read (every ``objects_s``), finish graceful deletions, step the mirror, then
 write back what a kubelet writes (``writeback``): pod status when it changed, and Events, aggregated.
-Leases are renewed every ``lease_renew_s``. Writes go through a small thread pool with a bounded wait;
-every request has a timeout; ``stop()`` ends the loop and the watch.
+Leases are renewed every ``lease_renew_s`` by a thread of their own (a long pass never delays the
+heartbeat). Writes go through a small thread pool with a bounded wait; every request has a timeout;
+``stop()`` ends the loop, the heartbeat and the watch.
 
 ``agent.world`` exposes the mirror's ``tsdb``, ``rules``, ``clock.now`` and ``logs`` to the HTTP
 servers built on it; hold ``agent.lock`` while reading them. ``inject_fault`` applies the twin's fault
@@ -74,7 +75,8 @@ class KubeletAgent:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ip_counter = [0] * nodes
-        self._next_lease = self._next_objects = 0.0
+        self._next_objects = 0.0
+        self._lease_thread: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -87,8 +89,9 @@ class KubeletAgent:
         """Stop the loop and the watch; Leases are no longer renewed, so the node lifecycle controller
         marks the nodes NotReady after the Lease duration, as for a dead kubelet."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        for thread in (self._thread, self._lease_thread):
+            if thread is not None:
+                thread.join(timeout_s)
         self.watch.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
@@ -97,8 +100,18 @@ class KubeletAgent:
         Lease, and start watching pods."""
         self._run_all([partial(register, self.core, self.coord, i, n) for i, n in enumerate(self.nodes)],
                       strict=True)
-        self._next_lease = time.time() + self.lease_renew_s
         self.watch.start()
+        self._lease_thread = threading.Thread(target=self._renew_leases, name="twin-kubelet-leases", daemon=True)
+        self._lease_thread.start()
+
+    def _renew_leases(self) -> None:
+        """The node heartbeat, in its own thread as in the kubelet, so a long pass never delays it."""
+        while not self._stop.wait(self.lease_renew_s):
+            for node in self.nodes:
+                try:
+                    renew_lease(self.core, self.coord, node)
+                except (ApiException, HTTPError, OSError):
+                    self.errors += 1  # retried at the next renewal, well within the Lease duration
 
     def run(self) -> None:
         """One pass every ``interval_s`` until stopped; a failed pass is retried on the next one."""
@@ -115,9 +128,6 @@ class KubeletAgent:
     def step(self) -> None:
         now = time.time()
         jobs: list[Callable[[], None]] = []
-        if now >= self._next_lease:
-            self._next_lease = now + self.lease_renew_s
-            jobs += [partial(renew_lease, self.core, self.coord, n) for n in self.nodes]
         with self.lock:
             if now >= self._next_objects:
                 self.sync_objects()
