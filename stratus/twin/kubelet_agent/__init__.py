@@ -198,16 +198,21 @@ class KubeletAgent:
         jobs: list[Callable[[], None]] = []
         for pod in self.world.store.list("Pod"):
             memo = self.pods.get(pod["metadata"]["uid"])
-            if memo is None:
-                continue
+            raw = pod.get("status") or {}
+            if memo is None or raw == memo.raw:
+                continue  # nothing the twin kubelet decides changed since the last write
+            snapshot = dict(raw)  # the twin kubelet replaces these values, never mutates them
             status = api_status(pod, memo, now)
-            if status != memo.written:
-                jobs.append(partial(self._write_status, pod, status, memo))
+            if status == memo.written:
+                memo.raw = snapshot
+            else:
+                jobs.append(partial(self._write_status, pod, status, memo, snapshot))
         return jobs
 
-    def _write_status(self, pod: dict[str, Any], status: dict[str, Any], memo: PodMemo) -> None:
+    def _write_status(self, pod: dict[str, Any], status: dict[str, Any], memo: PodMemo,
+                      raw: dict[str, Any]) -> None:
         write_status(self.core, pod, status)
-        memo.written = status
+        memo.written, memo.raw = status, raw
 
     def _event_writes(self) -> list[Callable[[], None]]:
         outbox = self.world.store.outbox

@@ -28,7 +28,8 @@ class PodMemo:
     host_ip: str
     started_at: float
     transitions: dict[str, tuple[str, str]] = field(default_factory=dict)  # condition -> (status, time)
-    written: dict[str, Any] | None = None
+    written: dict[str, Any] | None = None  # the status last written to the API
+    raw: dict[str, Any] | None = None  # the twin kubelet's status it was made from
 
 
 def api_status(pod: dict[str, Any], memo: PodMemo, now: float) -> dict[str, Any]:
