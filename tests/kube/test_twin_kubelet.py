@@ -59,6 +59,17 @@ def test_nodes_ready_with_leases(agent: KubeletAgent, admin: DynamicClient) -> N
         assert coord.read_namespaced_lease(n, LEASE_NAMESPACE).spec.holder_identity == n
 
 
+def test_node_marked_unknown_recovers(agent: KubeletAgent, admin: DynamicClient) -> None:
+    """After a missed heartbeat the node lifecycle controller marks Ready Unknown and never sets it back
+    itself; the agent, as a kubelet, posts its status again."""
+    core, node = k8s.CoreV1Api(admin.client), agent.nodes[1]
+    core.patch_node_status(node, {"status": {"conditions": [
+        {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
+         "message": "Kubelet stopped posting node status."}]}})
+    eventually(lambda: {c.type: c.status for c in core.read_node(node).status.conditions}["Ready"] == "True", 15,
+               f"node {node} Ready again")
+
+
 def test_deployment_available_with_endpoints(agent: KubeletAgent, admin: DynamicClient, namespace: str) -> None:
     apps, core = k8s.AppsV1Api(admin.client), k8s.CoreV1Api(admin.client)
     apps.create_namespaced_deployment(namespace, _deployment("db", "mongo:4.4.6"))

@@ -36,7 +36,16 @@ from urllib3.exceptions import HTTPError
 from stratus.twin import faults
 from stratus.twin.kubelet_agent.informer import PodWatch, list_objects
 from stratus.twin.kubelet_agent.inject import apply_changes
-from stratus.twin.kubelet_agent.nodes import LEASE_NAMESPACE, REQUEST_TIMEOUT_S, host_ip, register, renew_lease, rfc3339
+from stratus.twin.kubelet_agent.nodes import (
+    LEASE_NAMESPACE,
+    REQUEST_TIMEOUT_S,
+    host_ip,
+    post_status,
+    register,
+    renew_lease,
+    rfc3339,
+    stale_nodes,
+)
 from stratus.twin.kubelet_agent.writeback import PodMemo, api_status, delete_pod, write_event, write_status
 from stratus.twin.mirror import MirrorWorld
 
@@ -105,13 +114,16 @@ class KubeletAgent:
         self._lease_thread.start()
 
     def _renew_leases(self) -> None:
-        """The node heartbeat, in its own thread as in the kubelet, so a long pass never delays it."""
+        """The node heartbeat, in its own thread as in the kubelet, so a long pass never delays it: renew
+        the Leases, and post the status of nodes the controller marked Unknown or not reported lately."""
         while not self._stop.wait(self.lease_renew_s):
-            for node in self.nodes:
-                try:
+            try:
+                for node in self.nodes:
                     renew_lease(self.core, self.coord, node)
-                except (ApiException, HTTPError, OSError):
-                    self.errors += 1  # retried at the next renewal, well within the Lease duration
+                for node in stale_nodes(self.core, self.nodes, time.time()):
+                    post_status(self.core, self.nodes.index(node), node)
+            except (ApiException, HTTPError, OSError):
+                self.errors += 1  # retried at the next renewal, well within the Lease duration
 
     def run(self) -> None:
         """One pass every ``interval_s`` until stopped; a failed pass is retried on the next one."""
