@@ -53,6 +53,7 @@ __all__ = ["KubeletAgent", "LEASE_NAMESPACE"]
 
 MAX_EVENT_WRITES = 500  # per pass; the rest wait for the next pass (the recorder's rate limit)
 DELETE_RETRY_S = 5.0
+HEARTBEAT_WORKERS = 4
 
 
 class KubeletAgent:
@@ -114,16 +115,19 @@ class KubeletAgent:
         self._lease_thread.start()
 
     def _renew_leases(self) -> None:
-        """The node heartbeat, in its own thread as in the kubelet, so a long pass never delays it: renew
-        the Leases, and post the status of nodes the controller marked Unknown or not reported lately."""
-        while not self._stop.wait(self.lease_renew_s):
-            try:
-                for node in self.nodes:
-                    renew_lease(self.core, self.coord, node)
-                for node in stale_nodes(self.core, self.nodes, time.time()):
-                    post_status(self.core, self.nodes.index(node), node)
-            except (ApiException, HTTPError, OSError):
-                self.errors += 1  # retried at the next renewal, well within the Lease duration
+        """The node heartbeat, in its own thread and pool as in the kubelet, so neither a long pass nor a
+        queue of status writes delays it: renew the Leases, and post the status of nodes the controller
+        marked Unknown or not reported lately."""
+        with ThreadPoolExecutor(max_workers=HEARTBEAT_WORKERS, thread_name_prefix="twin-kubelet-lease") as pool:
+            while not self._stop.wait(self.lease_renew_s):
+                futures = [pool.submit(renew_lease, self.core, self.coord, n) for n in self.nodes]
+                try:
+                    futures += [pool.submit(post_status, self.core, self.nodes.index(n), n)
+                                for n in stale_nodes(self.core, self.nodes, time.time())]
+                except (ApiException, HTTPError, OSError):
+                    self.errors += 1
+                done, _ = wait(futures, timeout=2 * REQUEST_TIMEOUT_S)
+                self.errors += sum(1 for f in done if f.exception() is not None)  # retried next time
 
     def run(self) -> None:
         """One pass every ``interval_s`` until stopped; a failed pass is retried on the next one."""
