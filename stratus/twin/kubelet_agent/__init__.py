@@ -8,7 +8,8 @@ the network and traffic models, telemetry scraped into the TSDB and alert rules 
 
 One pass (every ``interval_s``): take the pod changes from the watch (``informer.PodWatch``), copy the
 other objects the models read (every ``objects_s``), finish graceful deletions, step the mirror, then
-write back what a kubelet writes (``writeback``): pod status when it changed, and Events, aggregated.
+write back what a kubelet writes (``writeback``): pod status when it changed, and Events, aggregated
+and sent in the background.
 Leases are renewed every ``lease_renew_s`` by a thread of their own (a long pass never delays the
 heartbeat). Writes go through a small thread pool with a bounded wait; every request has a timeout;
 ``stop()`` ends the loop, the heartbeat and the watch.
@@ -24,7 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import partial
 from typing import Any
 
@@ -81,7 +82,9 @@ class KubeletAgent:
         self.pass_s: deque[float] = deque(maxlen=600)  # durations of the latest passes (for benchmarks)
         self.watch = PodWatch(self.core, set(self.nodes))
         self._pool = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="twin-kubelet-write")
+        self._event_pool = ThreadPoolExecutor(max_workers=max(2, writers // 2), thread_name_prefix="twin-kubelet-event")
         self._dyn: DynamicClient | None = None
+        self._event_futures: list[Future[None]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ip_counter = [0] * nodes
@@ -103,7 +106,8 @@ class KubeletAgent:
             if thread is not None:
                 thread.join(timeout_s)
         self.watch.stop()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        for pool in (self._pool, self._event_pool):
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def register(self) -> None:
         """Create each Node (Ready, capacity, addresses, kubelet endpoint) unless it exists, take its
@@ -153,13 +157,22 @@ class KubeletAgent:
             self.world.step(now)
             jobs += self._deletions(now)
             jobs += self._status_writes(now)
-            jobs += self._event_writes()
+            if all(f.done() for f in self._event_futures):
+                # Events are sent in the background, as by the kubelet's event broadcaster: a backlog
+                # of them on a slow API server never holds back the next pass's pod status.
+                self._event_futures = [self._event_pool.submit(self._guarded, j) for j in self._event_writes()]
         self._run_all(jobs)
 
     def sync_objects(self) -> None:
         """Copy the non-pod objects the models read from the API server into the mirror."""
         for kind, objs in list_objects(self.apis).items():
             self.world.store.replace_kind(kind, objs)
+
+    def _guarded(self, job: Callable[[], None]) -> None:
+        try:
+            job()
+        except (ApiException, HTTPError, OSError):
+            self.errors += 1
 
     def _run_all(self, jobs: list[Callable[[], None]], strict: bool = False) -> None:
         futures = [self._pool.submit(j) for j in jobs]
