@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import tempfile
@@ -95,7 +96,7 @@ def one_round(r: int, args: argparse.Namespace, agent: KubeletAgent, core: Any, 
     lat = _startup_latencies(core, prefix)
     out: dict[str, Any] = {"pods": want, "create_requests_s": round(created_s, 1), "all_ready_s": round(all_ready_s, 1),
                            "startup_latency_median_s": statistics.median(lat),
-                           "startup_latency_p99_s": lat[int(0.99 * (len(lat) - 1))]}
+                           "startup_latency_p99_s": lat[math.ceil(0.99 * len(lat)) - 1]}
     if r == 0 and args.hold:
         agent.pass_s.clear()
         min_ready, min_nodes, t_hold = want, len(agent.nodes), time.monotonic()
@@ -106,9 +107,9 @@ def one_round(r: int, args: argparse.Namespace, agent: KubeletAgent, core: Any, 
                                            if c.type == "Ready" and c.status == "True"))
             time.sleep(5.0)
         passes = sorted(agent.pass_s)
-        out.update(hold_s=args.hold, hold_min_ready_pods=min_ready, hold_min_ready_nodes=min_nodes,
+        out.update(hold_s=args.hold, hold_min_ready_pods=min_ready, hold_min_ready_nodes=min_nodes, passes=len(passes),
                    pass_median_s=round(statistics.median(passes), 3),
-                   pass_p95_s=round(passes[int(0.95 * (len(passes) - 1))], 3), agent_errors=agent.errors)
+                   pass_p95_s=round(passes[math.ceil(0.95 * len(passes)) - 1], 3), agent_errors=agent.errors)
     t1 = time.monotonic()
     for i in range(args.namespaces):
         core.delete_namespace(f"{prefix}{i:03d}")
