@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import signal
-from typing import Annotated
+import threading
+import time
+from typing import Annotated, Any
 
 import typer
 
 app = typer.Typer(help="The digital twin against a real Kubernetes control plane.", no_args_is_help=True)
+
+
+def parse_fault(text: str) -> tuple[str, str | None, dict[str, Any]]:
+    """``TYPE[:TARGET[:KEY=VALUE,...]]`` -> (type, target, params)."""
+    kind, _, rest = text.partition(":")
+    target, _, raw = rest.partition(":")
+    params: dict[str, Any] = {}
+    for item in filter(None, raw.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise typer.BadParameter(f"--fault {text!r}: parameter {item!r} is not KEY=VALUE")
+        params[key] = value
+    return kind, target or None, params
 
 
 @app.command()
@@ -16,23 +31,62 @@ def serve(
     nodes: Annotated[int, typer.Option(help="Number of Nodes to register.")] = 1,
     prefix: Annotated[str, typer.Option(help="Node name prefix (names are PREFIX-0, PREFIX-1, ...).")] = "twin-node",
     context: Annotated[str | None, typer.Option(help="Kubeconfig context (default: the current one).")] = None,
+    app_name: Annotated[str, typer.Option("--app", help="The twin app whose images, binaries and databases "
+                                                        "the pods run.")] = "hotel-reservation",
+    namespace: Annotated[str | None, typer.Option(help="Namespace where the app's load generator sends traffic "
+                                                       "and faults act (default: the app's).")] = None,
+    interval: Annotated[float, typer.Option(help="Seconds between passes (kubelet, traffic, status writes).")] = 1.0,
+    scrape_interval: Annotated[float, typer.Option(help="Seconds between telemetry scrapes into the TSDB.")] = 15.0,
+    rule_interval: Annotated[float | None, typer.Option(help="Seconds between alert rule evaluations "
+                                                             "(default: the scrape interval).")] = None,
+    rules: Annotated[str, typer.Option(help="Alert rules: benchmark (short for:, an incident in minutes) or "
+                                            "kube-prometheus (upstream for:, tens of minutes).")] = "benchmark",
+    lease_renew: Annotated[float, typer.Option(help="Seconds between node Lease renewals.")] = 10.0,
+    fault: Annotated[list[str] | None, typer.Option(help="Inject a twin fault through the API: "
+                                                         "TYPE[:TARGET[:KEY=VALUE,...]] (repeatable; see "
+                                                         "`stratus faults`).")] = None,
+    fault_after: Annotated[float, typer.Option(help="Seconds after start-up before --fault is injected.")] = 60.0,
 ) -> None:
-    """Register NODES Nodes, keep their Leases renewed and run the pods bound to them until Ctrl-C.
+    """Register NODES Nodes, keep their Leases renewed and run the twin's models on the pods bound to them
+    until Ctrl-C.
 
-    Pod status is written the way a kubelet does (Running, pod IP, Ready, container states); images
-    the twin's registry does not know fail with ErrImagePull / ImagePullBackOff; graceful deletions are
-    finished. The real controller manager and scheduler do the rest.
+    The twin kubelet runs each container's process (start-up config, dependencies, database accounts),
+    probes from the manifest, restarts with back-off (CrashLoopBackOff), image pulls from the twin's
+    registry (ErrImagePull / ImagePullBackOff) and container logs; the network and traffic models run
+    the app's workload in NAMESPACE; telemetry is scraped every --scrape-interval and alert rules are
+    evaluated every --rule-interval. Pod status and kubelet Events (aggregated, with counts) are written
+    the way a kubelet does; graceful deletions are finished. The real controller manager and scheduler do
+    the rest. Object-change faults are made through the API by the twin's own injectors; database faults
+    change the twin's databases.
     """
     from kubernetes import config as k8s_config
+    from kubernetes.client.exceptions import ApiException
 
     from stratus.cli.common import console
+    from stratus.cluster.base import ClusterError
     from stratus.twin.kubelet_agent import KubeletAgent
 
+    faults = [parse_fault(f) for f in fault or []]
     agent = KubeletAgent(k8s_config.new_client_from_config(config_file=kubeconfig, context=context),
-                         nodes=nodes, prefix=prefix)
+                         nodes=nodes, prefix=prefix, app=app_name, interval_s=interval, namespace=namespace,
+                         scrape_s=scrape_interval, rule_s=rule_interval, rules=rules, lease_renew_s=lease_renew)
+    stopped = threading.Event()
     # Ctrl-C or SIGTERM at any moment (even during registration) ends the loop after its current pass.
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: agent.stop())
-    agent.register()
+        signal.signal(signum, lambda *_: stopped.set())
+    agent.start()
     console.print(f"serving as kubelet for {', '.join(agent.nodes)} (Ctrl-C stops)")
-    agent.run()
+    inject_at = time.monotonic() + fault_after
+    try:
+        while not stopped.wait(0.5):
+            if faults and time.monotonic() >= inject_at:
+                for kind, target, params in faults:
+                    try:
+                        rec = agent.inject_fault(kind, target, params)
+                        console.print(f"fault {kind} on {target}: {'; '.join(rec['applied']) or 'runtime only'}",
+                                      markup=False)
+                    except (ValueError, ClusterError, ApiException) as exc:  # FaultError, NotFound, 409
+                        console.print(f"fault {kind} not injected: {exc}", style="red", markup=False)
+                faults = []
+    finally:
+        agent.stop()

@@ -72,7 +72,9 @@ class Logs:
 
 class World:
     def __init__(self, app: str | App = "hotel-reservation", seed: int = 0, namespace: str | None = None,
-                 tick_s: float = 5.0, scrape_s: float = 15.0, rules: str = "benchmark") -> None:
+                 tick_s: float = 5.0, scrape_s: float = 15.0, rules: str = "benchmark", empty: bool = False) -> None:
+        """A world of ``app`` in ``namespace``, booted; ``empty`` starts with no objects and no boot (the
+        mirror of a real cluster fills it, see ``twin.mirror``)."""
         self.app = load_app(app) if isinstance(app, str) else app
         self.namespace = namespace or self.app.namespace
         self.seed = seed
@@ -97,9 +99,11 @@ class World:
         self.log_throttle: dict[tuple[str, str], float] = {}
         self.noise: list[Any] = []  # distractor hooks (bench noise); each is called every tick
         self.db: dict[str, dict[str, Any]] = {}
+        self._init_databases()
+        if empty:
+            return
         for m in self.app.manifests(self.namespace):
             self.store.create(m)
-        self._init_databases()
         self._boot()
 
     def _boot(self, seconds: float = 240.0) -> None:
@@ -117,6 +121,11 @@ class World:
 
     # --- databases (state lives on the PV, so it survives pod restarts) --------------------
     def _init_databases(self) -> None:
+        self.db = self.new_databases()
+
+    def new_databases(self) -> dict[str, dict[str, Any]]:
+        """The app's database components with the accounts its init scripts create."""
+        out: dict[str, dict[str, Any]] = {}
         for comp, spec in self.app.components.items():
             if self.app.kind_of(comp) != "mongodb":
                 continue
@@ -126,20 +135,26 @@ class World:
                 if u.get("grant_all_app_dbs"):
                     roles += [{"role": u["grant_all_app_dbs"], "db": db} for db in spec.get("databases", [])]
                 users[name] = {"pwd": u["pwd"], "roles": roles}
-            self.db[comp] = {"auth": bool(spec.get("auth")), "users": users,
-                             "databases": list(spec.get("databases", []))}
+            out[comp] = {"auth": bool(spec.get("auth")), "users": users,
+                         "databases": list(spec.get("databases", []))}
+        return out
+
+    def databases(self, namespace: str) -> dict[str, dict[str, Any]]:
+        """The database components' accounts as seen from ``namespace`` (one app, one set here)."""
+        return self.db
 
     def db_component_for(self, address: str, namespace: str) -> str | None:
         host = address.rpartition(":")[0].split(".")[0]
-        return host if host in self.db else None
+        return host if host in self.databases(namespace) else None
 
     def db_check(self, address: str, namespace: str, database: str, startup: bool) -> tuple[bool, str]:
         """Authenticate as the app's credentials and check readWrite on ``database``."""
         comp = self.db_component_for(address, namespace)
-        if comp is None or not self.db[comp]["auth"]:
+        dbs = self.databases(namespace)
+        if comp is None or not dbs[comp]["auth"]:
             return True, ""
         creds = self.app.app_credentials
-        user = self.db[comp]["users"].get(creds.get("user", ""))
+        user = dbs[comp]["users"].get(creds.get("user", ""))
         if user is None or user["pwd"] != creds.get("pwd"):
             return False, "auth"
         if any(r["role"] in ("readWrite", "dbOwner", "root") and r["db"] in (database, "admin")

@@ -24,7 +24,8 @@ from stratus.twin.kubelet_agent import LEASE_NAMESPACE, KubeletAgent
 @pytest.fixture
 def agent(admin_kubeconfig: Path, admin: DynamicClient) -> Iterator[KubeletAgent]:
     a = KubeletAgent(k8s_config.new_client_from_config(config_file=str(admin_kubeconfig)), nodes=2,
-                     prefix=f"twin-{uuid.uuid4().hex[:6]}", interval_s=0.3)
+                     prefix=f"twin-{uuid.uuid4().hex[:6]}", interval_s=0.3,
+                     lease_renew_s=2.0)
     a.start()
     yield a
     a.stop()
@@ -56,6 +57,17 @@ def test_nodes_ready_with_leases(agent: KubeletAgent, admin: DynamicClient) -> N
         assert node.status.daemon_endpoints.kubelet_endpoint.port == 10250
         assert any(a.type == "InternalIP" for a in node.status.addresses)
         assert coord.read_namespaced_lease(n, LEASE_NAMESPACE).spec.holder_identity == n
+
+
+def test_node_marked_unknown_recovers(agent: KubeletAgent, admin: DynamicClient) -> None:
+    """After a missed heartbeat the node lifecycle controller marks Ready Unknown and never sets it back
+    itself; the agent, as a kubelet, posts its status again."""
+    core, node = k8s.CoreV1Api(admin.client), agent.nodes[1]
+    core.patch_node_status(node, {"status": {"conditions": [
+        {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
+         "message": "Kubelet stopped posting node status."}]}})
+    eventually(lambda: {c.type: c.status for c in core.read_node(node).status.conditions}["Ready"] == "True", 15,
+               f"node {node} Ready again")
 
 
 def test_deployment_available_with_endpoints(agent: KubeletAgent, admin: DynamicClient, namespace: str) -> None:
