@@ -7,8 +7,12 @@ writes their status the way a kubelet does (phase, IPs, conditions, container st
 graceful deletions. Which images pull is the twin's decision: the app's registry (``App.images``) and the
 twin kubelet's own waiting states (``kubelet.pull_failure``), with its back-off.
 
-This first slice runs no processes: a container whose image pulls is running and ready at once. The loop
-is bounded (one pass every ``interval_s``, every request with a timeout) and stops cleanly on ``stop()``.
+This first slice runs no processes: a container whose image pulls is running and ready at once, and its
+log (``logs``, the twin's ``Logs``) gets the process's start line. With ``serve_port=True`` the agent
+runs the kubelet port (``kubelet_server``) on loopback and registers its Nodes at that address and port,
+so the API server's ``kubectl logs`` (and, given an ``exec_handler``, ``kubectl exec``) reach the twin.
+The loop is bounded (one pass every ``interval_s``, every request with a timeout) and stops cleanly on
+``stop()``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from kubernetes.client.exceptions import ApiException
 
 from stratus.twin.apps import App, load_app
 from stratus.twin.kubelet import BACKOFF_MAX, BACKOFF_START, pull_failure
+from stratus.twin.kubelet_server import WEBSOCKET_FEATURE, ExecHandler, KubeletServer
+from stratus.twin.store import rfc3339
+from stratus.twin.world import Logs
 
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_DURATION_S = 40
@@ -51,10 +58,19 @@ class _PodState:
 
 
 class KubeletAgent:
-    """Kubelet for ``nodes`` twin nodes on the API server behind ``api`` (an official client ApiClient)."""
+    """Kubelet for ``nodes`` twin nodes on the API server behind ``api`` (an official client ApiClient).
+
+    Args:
+        node_ip: every Node's InternalIP (default 172.18.0.x; ``serve_port`` makes it 127.0.0.1).
+        kubelet_port: the port the Nodes advertise; with ``serve_port``, the port served (0: a free one).
+        serve_port: run the kubelet port for these Nodes (logs; exec with ``exec_handler``).
+        exec_handler: runs ``kubectl exec`` commands (see ``kubelet_server.ExecHandler``).
+    """
 
     def __init__(self, api: k8s.ApiClient, nodes: int = 1, prefix: str = "twin-node",
-                 app: str = "hotel-reservation", interval_s: float = 1.0) -> None:
+                 app: str = "hotel-reservation", interval_s: float = 1.0, *, node_ip: str | None = None,
+                 kubelet_port: int = KUBELET_PORT, serve_port: bool = False,
+                 exec_handler: ExecHandler | None = None) -> None:
         # Bodies are plain manifests (the client serialises dicts as they are), hence Any over its models.
         self.core: Any = k8s.CoreV1Api(api)
         self.coord: Any = k8s.CoordinationV1Api(api)
@@ -65,6 +81,13 @@ class KubeletAgent:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ip_counter = 0
+        self.logs = Logs()
+        self.node_ip = node_ip or ("127.0.0.1" if serve_port else None)
+        self.kubelet_port = kubelet_port
+        self.server = (KubeletServer(self.logs, self.pod_manifest, exec_handler, host=self.node_ip or "127.0.0.1",
+                                     port=kubelet_port) if serve_port else None)
+        if self.server is not None:
+            self.kubelet_port = self.server.port
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -79,6 +102,8 @@ class KubeletAgent:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
+        if self.server is not None:
+            self.server.stop()
 
     def run(self) -> None:
         """One pass every ``interval_s`` until stopped; a failed pass is retried on the next one."""
@@ -98,7 +123,10 @@ class KubeletAgent:
 
     # --- nodes and Leases --------------------------------------------------------------------
     def register(self) -> None:
-        """Create each Node (Ready, capacity, addresses, kubelet endpoint) unless it exists."""
+        """Start the kubelet port if served, then create each Node (Ready, capacity, addresses, kubelet
+        endpoint) unless it exists."""
+        if self.server is not None and not self.server.serving:
+            self.server.start()
         for i, name in enumerate(self.nodes):
             body = self._node(i, name)
             try:
@@ -120,7 +148,9 @@ class KubeletAgent:
                 "capacity": resources, "allocatable": resources,
                 "addresses": [{"type": "InternalIP", "address": self._host_ip(i)},
                               {"type": "Hostname", "address": name}],
-                "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": self.kubelet_port}},
+                **({"declaredFeatures": [WEBSOCKET_FEATURE]}
+                   if self.server is not None and self.server.exec_handler is not None else {}),
                 "conditions": [
                     {"type": t, "status": "False", "reason": r, "message": m, "lastHeartbeatTime": now,
                      "lastTransitionTime": now}
@@ -137,9 +167,8 @@ class KubeletAgent:
             },
         }
 
-    @staticmethod
-    def _host_ip(i: int) -> str:
-        return f"172.18.0.{i + 2}"
+    def _host_ip(self, i: int) -> str:
+        return self.node_ip or f"172.18.0.{i + 2}"
 
     def _renew_lease(self, node: str) -> None:
         spec = {"holderIdentity": node, "leaseDurationSeconds": LEASE_DURATION_S, "renewTime": _micro_now()}
@@ -170,6 +199,7 @@ class KubeletAgent:
                 if exc.status not in (404, 409):
                     raise
             self.pods.pop(m.uid, None)
+            self.logs.drop_pod(m.namespace, m.name)
             return
         st = self.pods.get(m.uid)
         if st is None:
@@ -178,6 +208,7 @@ class KubeletAgent:
             st = _PodState(pod_ip=f"10.244.{i + 1}.{self._ip_counter % 250 + 2}", host_ip=self._host_ip(i),
                            started_at=time.time())
             self.pods[m.uid] = st
+            self._start_logs(pod)
         status = self._status(pod, st)
         if status != st.written:
             self.core.patch_namespaced_pod_status(m.name, m.namespace, {"status": status},
@@ -219,3 +250,28 @@ class KubeletAgent:
             st.pull[c.name] = (now + backoff, backoff)
         return {**base, "ready": False, "started": False,
                 "state": {"waiting": pull_failure(c.image or "", tried)}}
+
+    # --- the kubelet port's view -------------------------------------------------------------
+    def _start_logs(self, pod: Any) -> None:
+        """A new pod's containers whose images pull start at once: their logs begin with a start line."""
+        self.logs.now = now = time.time()
+        ref = {"metadata": {"namespace": pod.metadata.namespace, "name": pod.metadata.name}}
+        for c in pod.spec.containers:
+            binaries = self.app.images.get(c.image or "", {}).get("binaries", [])
+            binary = (c.command or [""])[0] if c.command else (binaries[0] if len(binaries) == 1 else "")
+            if binary in binaries:
+                port = self.app.binaries[binary]["port"]
+                self.logs.start(ref, c.name, [f"{rfc3339(now)} {binary} starting, listening on port {port}"])
+
+    def pod_manifest(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The pod (spec and status) if it is bound to one of these nodes, as the kubelet port needs it."""
+        try:
+            pod = self.core.read_namespaced_pod(name, namespace, _request_timeout=REQUEST_TIMEOUT_S)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        if pod.spec.node_name not in self.nodes:
+            return None
+        out: dict[str, Any] = self.core.api_client.sanitize_for_serialization(pod)
+        return out
