@@ -193,7 +193,8 @@ class KubeletServer:
         _, ns, name, container = [unquote(p) for p in url.path.split("/")[1:]]
         query = parse_qs(url.query, keep_blank_values=True)
         argv = query["command"]
-        want = {ch: query.get(key, [""])[-1] in _TRUE for ch, key in ((STDOUT, "stdout"), (STDERR, "stderr"))}
+        # The API server names the streams as the kubelet API does (core ExecStdoutParam = "output", ...).
+        want = {ch: query.get(key, [""])[-1] in _TRUE for ch, key in ((STDOUT, "output"), (STDERR, "error"))}
         # An empty frame on the lowest writable channel tells the client the streams are open.
         conn.send(bytes([STDOUT if want[STDOUT] else STDERR if want[STDERR] else ERROR]))
         try:

@@ -1,6 +1,7 @@
-"""The twin's kubelet port behind the real API server: ``kubectl logs`` and ``KubeCluster.logs`` go
-through kube-apiserver to ``kubelet_server`` at the Node's 127.0.0.1 address and advertised port, and
-come back with the twin's lines and the real kubelet's error texts."""
+"""The twin's kubelet port behind the real API server: ``kubectl logs``/``exec`` and ``KubeCluster``'s
+logs, ``read_db`` and ``exec`` go through kube-apiserver to ``kubelet_server`` at the Node's 127.0.0.1
+address and advertised port, and come back with the twin's lines, the twin's database answers and the
+real kubelet's error texts."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -22,11 +24,18 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.dynamic import DynamicClient
 
+from stratus.cluster.actions import Action, ActionResult
 from stratus.cluster.base import ClusterError, omitted_marker
+from stratus.cluster.dbshell import parse_state, redacted_argv
 from stratus.cluster.kube import KubeCluster
+from stratus.tools.kubectl.commands import parse
+from stratus.tools.kubectl.verbs.db import parse_db_command
+from stratus.tools.kubectl.verbs.exec import inverse, state_read
 from stratus.twin.kubelet_agent import KubeletAgent
+from stratus.twin.kubelet_exec import db_exec_handler
+from stratus.twin.kubelet_logs import LogRequestError, parse_options, render
 from stratus.twin.kubelet_server import KubeletServer
-from stratus.twin.world import Logs
+from stratus.twin.world import Logs, World
 
 
 @pytest.fixture
@@ -186,3 +195,173 @@ def test_cli_serves_the_kubelet_port(admin_kubeconfig: Path, admin: DynamicClien
         if proc.poll() is None:
             proc.kill()
         core.delete_node(node)
+
+
+# --- exec: catalogued database commands over pods/exec -----------------------------------------
+@pytest.fixture
+def world() -> World:
+    return World("hotel-reservation")
+
+
+@pytest.fixture
+def db_agent(admin_kubeconfig: Path, admin: DynamicClient, world: World) -> Iterator[KubeletAgent]:
+    a = KubeletAgent(k8s_config.new_client_from_config(config_file=str(admin_kubeconfig)), nodes=1,
+                     prefix=f"exec-{uuid.uuid4().hex[:6]}", interval_s=0.3, serve_port=True, kubelet_port=0,
+                     exec_handler=db_exec_handler(world, parse_db_command))
+    a.start()
+    yield a
+    a.stop()
+    k8s.CoreV1Api(admin.client).delete_node(a.nodes[0])
+
+
+@pytest.fixture
+def mongo(db_agent: KubeletAgent, admin: DynamicClient, namespace: str, world: World) -> str:
+    """Deployment mongodb-geo (its container named as the app names it) running on the twin's node."""
+    labels = {world.app.label_key: "mongodb-geo"}
+    k8s.AppsV1Api(admin.client).create_namespaced_deployment(namespace, {
+        "metadata": {"name": "mongodb-geo"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels},
+            "spec": {"nodeName": db_agent.nodes[0], "containers": [
+                {"name": world.app.container_name("mongodb-geo"), "image": "mongo:4.4.6"}]}}}})
+    core = k8s.CoreV1Api(admin.client)
+    eventually(lambda: [p for p in core.list_namespaced_pod(namespace).items if p.status.phase == "Running"],
+               60, "a running mongodb-geo pod")
+    return "mongodb-geo"
+
+
+def _grant(ns: str, user: str, role: str = "read") -> Action:
+    return parse(f"kubectl exec deployment/mongodb-geo -n {ns} -- mongo --eval "
+                 f"\"db.getSiblingDB('admin').grantRolesToUser('{user}',[{{role:'{role}',db:'geo-db'}}])\"")
+
+
+def test_node_declares_websocket_exec(db_agent: KubeletAgent, admin: DynamicClient) -> None:
+    node = k8s.CoreV1Api(admin.client).read_node(db_agent.nodes[0])
+    assert node.status.declared_features == ["ExtendWebSocketsToKubelet"]
+
+
+def test_db_commands_round_trip(mongo: str, kube: KubeCluster, namespace: str, world: World) -> None:
+    grant = _grant(namespace, "admin")
+    before = kube.read_db(state_read(grant))
+    assert before == {"user": "admin", "db": "admin", "roles": world.db["mongodb-geo"]["users"]["admin"]["roles"]}
+    assert {"role": "read", "db": "geo-db"} not in before["roles"]
+
+    dry = kube.apply(grant, dry_run=True)
+    assert dry.ok and "would run `mongo --eval" in dry.message and "(server dry run)" in dry.message
+    assert {"role": "read", "db": "geo-db"} not in world.db["mongodb-geo"]["users"]["admin"]["roles"]
+
+    done = kube.apply(grant)
+    assert done.ok and done.message == "{ ok: 1 }", done.message
+    assert {"role": "read", "db": "geo-db"} in kube.read_db(state_read(grant))["roles"]
+    undo = inverse(grant, before)
+    assert undo and all(kube.apply(u).ok for u in undo)
+    assert kube.read_db(state_read(grant)) == before
+
+
+def test_failed_db_command_names_it(mongo: str, kube: KubeCluster, namespace: str) -> None:
+    failed = kube.apply(_grant(namespace, "nobody"))
+    assert not failed.ok
+    assert "`mongo --eval db.getSiblingDB('admin').grantRolesToUser('nobody'" in failed.message
+    assert f"in pod {namespace}/mongodb-geo-" in failed.message and "exited with code 1" in failed.message
+    assert 'Could not find user "nobody"' in failed.message
+
+    create = parse(f"kubectl exec deployment/mongodb-geo -n {namespace} -- mongo -u root -p s3cret "
+                   "--authenticationDatabase admin --eval \"db.getSiblingDB('admin').createUser("
+                   "{user:'admin',pwd:'hunter2',roles:[{role:'read',db:'geo-db'}]})\"")
+    dup = kube.apply(create)
+    assert not dup.ok and "already exists" in dup.message
+    assert "s3cret" not in dup.message and "hunter2" not in dup.message and "-p ***" in dup.message
+
+    absent = kube.read_db(state_read(_grant(namespace, "nobody")))
+    assert absent == {"user": "nobody", "db": "admin", "absent": True}
+    with pytest.raises(ClusterError, match="container nope is not valid for pod mongodb-geo-"):
+        kube.read_db(Action(**{**state_read(_grant(namespace, "admin")).model_dump(), "params": {
+            **state_read(_grant(namespace, "admin")).params, "container": "nope"}}))
+
+
+def test_kubectl_exec_through_the_api_server(mongo: str, control_plane: ControlPlane, namespace: str) -> None:
+    """The built kubectl (WebSocket v5 to the API server, proxied to the twin's kubelet port)."""
+    ok = kubectl(control_plane, "exec", "deploy/mongodb-geo", "-n", namespace, "--", "mongo", "--quiet",
+                 "--eval", "db.getSiblingDB('admin').getUser('root')")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("{") and '"user" : "root"' in ok.stdout and 'UUID("' in ok.stdout
+    bad = kubectl(control_plane, "exec", "deploy/mongodb-geo", "-n", namespace, "--", "mongo", "--eval",
+                  "db.getSiblingDB('admin').dropUser('nobody')")
+    assert bad.returncode == 1 and "command terminated with exit code 1" in bad.stderr
+    shell = kubectl(control_plane, "exec", "deploy/mongodb-geo", "-n", namespace, "--", "ls")
+    assert shell.returncode == 126 and 'exec: "ls": executable file not found' in shell.stderr
+
+
+def test_exec_without_permission(mongo: str, control_plane: ControlPlane, admin: DynamicClient,
+                                 namespace: str) -> None:
+    """A user who may read pods and Deployments but not ``pods/exec``: dry run and run both name the permission."""
+    rbac = k8s.RbacAuthorizationV1Api(admin.client)
+    user = f"reader-{namespace}"
+    rbac.create_namespaced_role(namespace, {"metadata": {"name": "reader"}, "rules": [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"]},
+        {"apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews"], "verbs": ["create"]}]})
+    rbac.create_namespaced_role_binding(namespace, {
+        "metadata": {"name": "reader"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                                    "name": "reader"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
+    reader = KubeCluster(kubeconfig=str(control_plane.add_user(user)), namespace=namespace)
+
+    def refused(dry: bool) -> ActionResult | None:  # None until the Role lets the pod lookup through
+        res = reader.apply(_grant(namespace, "admin"), dry_run=dry)
+        return res if "pods/exec" in res.message else None
+
+    for dry in (True, False):
+        res = eventually(lambda dry=dry: refused(dry), 30, "the Role in effect")
+        assert not res.ok
+        assert f"missing permission `get` and `create` on pods/exec in namespace {namespace}" in res.message
+
+
+# --- the kubelet's rules without a control plane -------------------------------------------------
+def test_log_options_follow_the_kubelet() -> None:
+    lines = [(100.0, "a"), (110.0, "b"), (120.5, "c")]
+    # tailLines picks from the whole log first, then sinceSeconds drops older lines: one line, not two
+    assert render(lines, parse_options({"tailLines": ["2"], "sinceSeconds": ["5"]}), now=125.0) == b"c\n"
+    assert render(lines, parse_options({"tail": ["all"]}), now=125.0) == b"a\nb\nc\n"
+    assert render(lines, parse_options({"tailLines": ["0"]}), now=125.0) == b""
+    assert render(lines, parse_options({"limitBytes": ["3"]}), now=125.0) == b"a\nb"
+    assert render(lines[2:], parse_options({"timestamps": ["true"]}), now=125.0) == \
+        b"1970-01-01T00:02:00.500000000Z c\n"
+    assert render(lines, parse_options({"sinceTime": ["1970-01-01T00:01:50Z"]}), now=125.0) == b"b\nc\n"
+    for bad, status in (({"tailLines": ["-1"]}, 422), ({"limitBytes": ["0"]}, 422), ({"previous": ["maybe"]}, 400),
+                        ({"sinceSeconds": ["5"], "sinceTime": ["1970-01-01T00:00:00Z"]}, 422)):
+        with pytest.raises(LogRequestError) as err:
+            parse_options(bad)
+        assert err.value.status == status
+
+
+def test_mongo_shell_answers_parse() -> None:
+    """``getUser`` as the mongo 4.4 shell prints it, banner and ``UUID(...)`` included."""
+    out = ('MongoDB shell version v4.4.6\nconnecting to: mongodb://127.0.0.1:27017/?compressors=disabled\n'
+           'Implicit session: session { "id" : UUID("0b7d6e35-38a8-4c67-9a1a-3ba0b2c9d2f1") }\n'
+           'MongoDB server version: 4.4.6\n{\n\t"_id" : "admin.geo",\n\t"userId" : UUID("5d2d"),\n'
+           '\t"user" : "geo",\n\t"db" : "admin",\n\t"roles" : [\n\t\t{\n\t\t\t"role" : "readWrite",\n'
+           '\t\t\t"db" : "geo-db"\n\t\t}\n\t],\n\t"mechanisms" : [\n\t\t"SCRAM-SHA-1"\n\t]\n}\n')
+    read = {"engine": "mongodb", "op": "get_user", "user": "geo", "user_db": "admin"}
+    assert parse_state(read, out) == {"user": "geo", "db": "admin", "roles": [{"role": "readWrite", "db": "geo-db"}]}
+    assert parse_state(read, "MongoDB shell version v4.4.6\nnull\n")["absent"] is True
+    assert parse_state({"op": "get_requirepass"}, "requirepass\nhunter2\n") == {"requirepass": "hunter2"}
+    assert redacted_argv({"engine": "valkey", "op": "set_requirepass", "pwd": "x", "auth": "y"}) == \
+        ["valkey-cli", "-a", "***", "--no-auth-warning", "CONFIG", "SET", "requirepass", "***"]
+
+
+def test_exec_is_websocket_only() -> None:
+    """An exec request that is no WebSocket upgrade (SPDY, plain HTTP) is refused with what is served."""
+    pod = {"spec": {"containers": [{"name": "c"}]}}
+    server = KubeletServer(Logs(), lambda ns, name: pod, lambda *_: (0, "", "")).start()
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    try:
+        req = urllib.request.Request(f"https://127.0.0.1:{server.port}/exec/ns/p/c?command=ls&output=1",
+                                     headers={"Upgrade": "SPDY/3.1", "Connection": "Upgrade"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, context=ctx, timeout=10)
+        assert err.value.code == 400
+        assert "WebSocket only (v5.channel.k8s.io" in err.value.read().decode()
+    finally:
+        server.stop()
