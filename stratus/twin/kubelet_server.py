@@ -132,9 +132,11 @@ class KubeletServer:
         return self
 
     def stop(self, timeout_s: float = 5.0) -> None:
+        if self._thread is None:  # never served: shutdown() would wait for a serve_forever that never ran
+            self._server.socket.close()
+            return
         self._server.shutdown()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        self._thread.join(timeout_s)
 
     # --- plain HTTP ---------------------------------------------------------------------------
     def _http(self, _conn: ServerConnection, request: Request) -> Response | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -365,3 +366,13 @@ def test_exec_is_websocket_only() -> None:
         assert "WebSocket only (v5.channel.k8s.io" in err.value.read().decode()
     finally:
         server.stop()
+
+
+def test_stop_frees_the_port_started_or_not() -> None:
+    for started in (True, False):
+        server = KubeletServer(Logs(), lambda ns, name: None)
+        if started:
+            server.start()
+        server.stop()
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", server.port), timeout=5).close()
