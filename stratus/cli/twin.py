@@ -46,6 +46,13 @@ def serve(
                                                          "TYPE[:TARGET[:KEY=VALUE,...]] (repeatable; see "
                                                          "`stratus faults`).")] = None,
     fault_after: Annotated[float, typer.Option(help="Seconds after start-up before --fault is injected.")] = 60.0,
+    kubelet_port: Annotated[int, typer.Option(help="Loopback port of the kubelet endpoints (container logs, exec "
+                                                   "into the twin's databases) the Nodes advertise at 127.0.0.1; "
+                                                   "0 picks a free one.")] = 0,
+    prometheus_port: Annotated[int | None, typer.Option(help="Serve the twin's telemetry on this loopback port: "
+                                                             "Prometheus HTTP API, Alertmanager /api/v2/alerts and "
+                                                             "/metrics (0 picks a free one; default: not served).")]
+    = None,
 ) -> None:
     """Register NODES Nodes, keep their Leases renewed and run the twin's models on the pods bound to them
     until Ctrl-C.
@@ -57,25 +64,40 @@ def serve(
     evaluated every --rule-interval. Pod status and kubelet Events (aggregated, with counts) are written
     the way a kubelet does; graceful deletions are finished. The real controller manager and scheduler do
     the rest. Object-change faults are made through the API by the twin's own injectors; database faults
-    change the twin's databases.
+    change the twin's databases. The kubelet port (HTTPS, loopback) serves container logs and exec into
+    the database containers, so `kubectl logs` and `kubectl exec` work through the API server; with
+    --prometheus-port the telemetry is served for `stratus run --prometheus URL`.
     """
     from kubernetes import config as k8s_config
     from kubernetes.client.exceptions import ApiException
 
     from stratus.cli.common import console
     from stratus.cluster.base import ClusterError
+    from stratus.tools.kubectl.verbs.db import parse_db_command
     from stratus.twin.kubelet_agent import KubeletAgent
+    from stratus.twin.kubelet_exec import db_exec_handler
+    from stratus.twin.prom.http import serve_prometheus
 
     faults = [parse_fault(f) for f in fault or []]
     agent = KubeletAgent(k8s_config.new_client_from_config(config_file=kubeconfig, context=context),
                          nodes=nodes, prefix=prefix, app=app_name, interval_s=interval, namespace=namespace,
-                         scrape_s=scrape_interval, rule_s=rule_interval, rules=rules, lease_renew_s=lease_renew)
+                         scrape_s=scrape_interval, rule_s=rule_interval, rules=rules, lease_renew_s=lease_renew,
+                         serve_port=True, kubelet_port=kubelet_port,
+                         exec_handler=lambda *call: run_exec(*call))
+    db_exec = db_exec_handler(agent.world, parse_db_command)
+
+    def run_exec(namespace: str, pod: str, container: str, argv: list[str]) -> tuple[int, str, str]:
+        with agent.lock:  # the databases are the mirror's state, stepped under this lock
+            return db_exec(namespace, pod, container, argv)
+
     stopped = threading.Event()
     # Ctrl-C or SIGTERM at any moment (even during registration) ends the loop after its current pass.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())
     agent.start()
-    console.print(f"serving as kubelet for {', '.join(agent.nodes)} (Ctrl-C stops)")
+    prom = serve_prometheus(agent.world, port=prometheus_port, lock=agent.lock) if prometheus_port is not None else None
+    console.print(f"serving as kubelet for {', '.join(agent.nodes)} at 127.0.0.1:{agent.server.port if agent.server else '-'}"
+                  + (f"; telemetry at {prom.url}" if prom else "") + " (Ctrl-C stops)", markup=False)
     inject_at = time.monotonic() + fault_after
     try:
         while not stopped.wait(0.5):
@@ -89,4 +111,6 @@ def serve(
                         console.print(f"fault {kind} not injected: {exc}", style="red", markup=False)
                 faults = []
     finally:
+        if prom is not None:
+            prom.close()
         agent.stop()

@@ -9,7 +9,9 @@ retried from a fresh read; ``dry_run=True`` asks the API server for a server-sid
 itself (JSON, merge or strategic merge), as ``kubectl patch`` does, so the server's merge rules apply.
 Snapshots are full manifests without server-set fields; ``restore`` re-applies them in dependency
 order. The namespace write lock is a ``coordination.k8s.io`` Lease written with optimistic
-concurrency. Telemetry comes from a Prometheus / Alertmanager HTTP API by URL (``promhttp``).
+concurrency. Catalogued database commands (the ``exec`` verb, ``read_db``) run as the client's command
+line (``dbshell``) through ``pods/exec`` (``kubeexec``); a non-zero exit fails the action, naming the
+command with its passwords masked. Telemetry comes from a Prometheus / Alertmanager HTTP API by URL (``promhttp``).
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from typing import Any
 import yaml
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from stratus.cluster import kubeexec
 from stratus.cluster.actions import Action, ActionResult
 from stratus.cluster.base import ClusterError, Conflict, Manifest, NotFound, Ref, omitted_marker
+from stratus.cluster.dbshell import db_argv, parse_state, redacted_argv
 from stratus.cluster.kinds import KINDS
 from stratus.cluster.kubeapi import KubeApi, NotServed, api_client
 from stratus.cluster.mutate import clean_manifest, mutate, previous_revision_template
@@ -152,7 +156,24 @@ class KubeCluster:
         return time.time()
 
     def read_db(self, action: Action) -> dict[str, Any]:
-        raise ClusterError("reading a database is not supported on a real cluster by KubeCluster yet (needs exec)")
+        """Run the catalogued state read (``getUser``, ``CONFIG GET requirepass``) and parse its answer."""
+        cmd = action.params.get("db_command") or {}
+        out = self._run_db(action, action.namespace or self.namespace)
+        try:
+            return parse_state(cmd, out)
+        except (ValueError, KeyError) as exc:
+            raise ClusterError(f"cannot read the answer of `{' '.join(redacted_argv(cmd))}`: {exc}") from exc
+
+    def _run_db(self, a: Action, ns: str) -> str:
+        """Run ``a``'s db_command in its container; its stdout, or a ClusterError naming the command."""
+        cmd = self._db_command(a, ns)
+        pod, container = kubeexec.target(self.api, a, ns)
+        code, out, err = kubeexec.run(self.api, pod, ns, container, db_argv(cmd))
+        if code != 0:
+            detail = (err.strip() or out.strip() or "no output").splitlines()[-1]
+            raise ClusterError(f"`{' '.join(redacted_argv(cmd))}` in pod {ns}/{pod} (container {container}) "
+                               f"exited with code {code}: {detail}")
+        return out
 
     # --- writes -----------------------------------------------------------------------------
     def apply(self, action: Action, dry_run: bool = False) -> ActionResult:
@@ -172,7 +193,7 @@ class KubeCluster:
             self.api.call("DELETE", a.kind, a.name, ns, **dr)
             return f'{a.kind.lower()} "{a.name}" deleted{suffix}', True
         if a.verb == "exec":
-            raise ClusterError("exec is not supported on a real cluster by KubeCluster yet")
+            return self._exec(a, self._ns("Pod", a.namespace) or self.namespace, dry_run), True
         if a.verb == "patch":
             kind = a.params.get("type", "strategic")
             if kind not in PATCH_CONTENT_TYPES:
@@ -188,6 +209,26 @@ class KubeCluster:
         if a.verb == "rollout_undo":
             return f"deployment.apps/{a.name} rolled back{suffix}", True
         return f"{a.kind.lower()}/{a.name} {'patched' if changed else 'unchanged'}{suffix}", changed
+
+    def _exec(self, a: Action, ns: str, dry_run: bool) -> str:
+        if dry_run:  # exec has no server dry run: check the permission, command and target instead
+            shown = " ".join(redacted_argv(self._db_command(a, ns)))
+            pod, container = kubeexec.target(self.api, a, ns)
+            return f"would run `{shown}` in pod {pod} (container {container}) (server dry run)"
+        out = self._run_db(a, ns).strip()
+        return out.splitlines()[-1] if out else f"ran `{' '.join(redacted_argv(a.params['db_command']))}`"
+
+    def _db_command(self, a: Action, ns: str) -> dict[str, Any]:
+        """``a``'s db_command once the credentials may exec in ``ns``: asked first (SelfSubjectAccessReviews),
+        since a refused WebSocket upgrade says less than this error."""
+        missing = kubeexec.missing_verbs(self.api, ns)
+        if missing:
+            raise kubeexec.forbidden(ns, missing)
+        cmd: dict[str, Any] = a.params.get("db_command") or {}
+        if not cmd.get("op"):
+            raise ClusterError("KubeCluster runs only catalogued database commands in containers: "
+                               "params.db_command is missing (see `kubectl exec` in the guard's catalogue)")
+        return cmd
 
     @_on_conflict
     def _read_modify_write(self, a: Action, ns: str | None, dr: dict[str, str]) -> bool:

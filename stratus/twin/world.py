@@ -162,9 +162,10 @@ class World:
             return True, ""
         return False, "role"
 
-    def db_exec(self, component: str, cmd: dict[str, Any]) -> str:
-        """Run a catalogued admin command against a database component's accounts."""
-        db = self.db.get(component)
+    def db_exec(self, component: str, cmd: dict[str, Any], namespace: str | None = None) -> str:
+        """Run a catalogued admin command against a database component's accounts (in ``namespace``'s
+        set of databases, default the world's own)."""
+        db = (self.databases(namespace) if namespace else self.db).get(component)
         if db is None:
             raise ValueError(f"{component} is not a database this twin models")
         op, users = cmd.get("op"), db["users"]

@@ -15,12 +15,16 @@ heartbeat). Writes go through a small thread pool with a bounded wait; every req
 ``stop()`` ends the loop, the heartbeat and the watch.
 
 ``agent.world`` exposes the mirror's ``tsdb``, ``rules``, ``clock.now`` and ``logs`` to the HTTP
-servers built on it; hold ``agent.lock`` while reading them. ``inject_fault`` applies the twin's fault
+servers built on it; hold ``agent.lock`` while reading them. With ``serve_port`` the agent runs the
+kubelet port (``twin.kubelet_server``: container logs, and ``kubectl exec`` given an ``exec_handler``) on
+loopback and registers its Nodes at that address and port, so the API server's ``kubectl logs`` and
+``exec`` reach the twin. ``inject_fault`` applies the twin's fault
 injectors through the API (``inject``); ``agent.world.db_exec`` runs the runtime ones.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections import deque
@@ -48,7 +52,9 @@ from stratus.twin.kubelet_agent.nodes import (
     stale_nodes,
 )
 from stratus.twin.kubelet_agent.writeback import PodMemo, api_status, delete_pod, write_event, write_status
+from stratus.twin.kubelet_server import WEBSOCKET_FEATURE, ExecHandler, KubeletServer
 from stratus.twin.mirror import MirrorWorld
+from stratus.twin.world import Logs
 
 __all__ = ["KubeletAgent", "LEASE_NAMESPACE"]
 
@@ -63,7 +69,8 @@ class KubeletAgent:
     def __init__(self, api: k8s.ApiClient, nodes: int = 1, prefix: str = "twin-node",
                  app: str = "hotel-reservation", interval_s: float = 1.0, *, namespace: str | None = None,
                  scrape_s: float = 15.0, rule_s: float | None = None, rules: str = "benchmark",
-                 lease_renew_s: float = 10.0, objects_s: float = 2.0, writers: int = 8) -> None:
+                 lease_renew_s: float = 10.0, objects_s: float = 2.0, writers: int = 8, serve_port: bool = False,
+                 kubelet_port: int = 0, exec_handler: ExecHandler | None = None) -> None:
         # Bodies are plain manifests (the client serialises dicts as they are), hence Any over its models.
         self.api = api
         self.core: Any = k8s.CoreV1Api(api)
@@ -90,6 +97,11 @@ class KubeletAgent:
         self._ip_counter = [0] * nodes
         self._next_objects = 0.0
         self._lease_thread: threading.Thread | None = None
+        self.server = (KubeletServer(self.world.logs, self.pod_manifest, exec_handler, host="127.0.0.1",
+                                     port=kubelet_port) if serve_port else None)
+        # Where the Nodes say their kubelet is: the served port, or an address nothing listens on.
+        self.endpoint = ("127.0.0.1", self.server.port) if self.server is not None else None
+        self.features = [WEBSOCKET_FEATURE] if exec_handler is not None and serve_port else None
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -106,14 +118,18 @@ class KubeletAgent:
             if thread is not None:
                 thread.join(timeout_s)
         self.watch.stop()
+        if self.server is not None:
+            self.server.stop()
         for pool in (self._pool, self._event_pool):
             pool.shutdown(wait=True, cancel_futures=True)
 
     def register(self) -> None:
         """Create each Node (Ready, capacity, addresses, kubelet endpoint) unless it exists, take its
-        Lease, and start watching pods."""
-        self._run_all([partial(register, self.core, self.coord, i, n) for i, n in enumerate(self.nodes)],
-                      strict=True)
+        Lease, and start watching pods (and serving the kubelet port first, if served)."""
+        if self.server is not None and not self.server.serving:
+            self.server.start()
+        self._run_all([partial(register, self.core, self.coord, i, n, self.endpoint, self.features)
+                       for i, n in enumerate(self.nodes)], strict=True)
         self.watch.start()
         self._lease_thread = threading.Thread(target=self._renew_leases, name="twin-kubelet-leases", daemon=True)
         self._lease_thread.start()
@@ -126,7 +142,8 @@ class KubeletAgent:
             while not self._stop.wait(self.lease_renew_s):
                 futures = [pool.submit(renew_lease, self.core, self.coord, n) for n in self.nodes]
                 try:
-                    futures += [pool.submit(post_status, self.core, self.nodes.index(n), n)
+                    futures += [pool.submit(post_status, self.core, self.nodes.index(n), n, self.endpoint,
+                                            self.features)
                                 for n in stale_nodes(self.core, self.nodes, time.time())]
                 except (ApiException, HTTPError, OSError):
                     self.errors += 1
@@ -209,7 +226,7 @@ class KubeletAgent:
             self._ip_counter[i] += 1
             memo = self.pods[uid] = PodMemo(
                 m["namespace"], m["name"], pod_ip=f"10.{244 + i // 250}.{i % 250 + 1}.{self._ip_counter[i] % 250 + 2}",
-                host_ip=host_ip(i), started_at=time.time())
+                host_ip=self.endpoint[0] if self.endpoint else host_ip(i), started_at=time.time())
         pod["status"] = old["status"] if old is not None else {
             "podIP": memo.pod_ip, "hostIP": memo.host_ip, "startTime": rfc3339(memo.started_at)}
         store.put(pod)
@@ -266,3 +283,19 @@ class KubeletAgent:
         if self._dyn is None:
             self._dyn = DynamicClient(self.api)
         return {**record, "applied": apply_changes(self._dyn, changes)}
+
+    # --- the kubelet port's view -------------------------------------------------------------
+    @property
+    def logs(self) -> Logs:
+        """The containers' logs (the mirror's), which the kubelet port serves."""
+        return self.world.logs
+
+    @property
+    def kubelet_port(self) -> int | None:
+        return self.endpoint[1] if self.endpoint else None
+
+    def pod_manifest(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The pod (spec and the twin kubelet's status) if it runs on these nodes, as the kubelet port needs it."""
+        with self.lock:
+            store = self.world.store
+            return copy.deepcopy(store.get("Pod", name, namespace)) if store.exists("Pod", name, namespace) else None

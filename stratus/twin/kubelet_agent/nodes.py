@@ -40,16 +40,21 @@ def host_ip(i: int) -> str:
     return f"172.18.{i // 250}.{i % 250 + 2}"
 
 
-def node_manifest(i: int, name: str) -> dict[str, Any]:
+def node_manifest(i: int, name: str, endpoint: tuple[str, int] | None = None,
+                  features: list[str] | None = None) -> dict[str, Any]:
+    """The i-th Node; ``endpoint`` is the (address, port) of a served kubelet port, ``features`` the
+    features it declares (e.g. WebSocket exec)."""
     now = rfc3339()
+    address, port = endpoint or (host_ip(i), KUBELET_PORT)
     return {
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
                                               "kubernetes.io/arch": "amd64"}},
         "status": {
             "capacity": NODE_RESOURCES, "allocatable": NODE_RESOURCES,
-            "addresses": [{"type": "InternalIP", "address": host_ip(i)}, {"type": "Hostname", "address": name}],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
+            "addresses": [{"type": "InternalIP", "address": address}, {"type": "Hostname", "address": name}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": port}},
+            **({"declaredFeatures": features} if features else {}),
             "conditions": [
                 {"type": t, "status": "False", "reason": r, "message": m, "lastHeartbeatTime": now,
                  "lastTransitionTime": now} for t, r, m in _PRESSURE
@@ -64,19 +69,21 @@ def node_manifest(i: int, name: str) -> dict[str, Any]:
     }
 
 
-def register(core: Any, coord: Any, i: int, name: str) -> None:
+def register(core: Any, coord: Any, i: int, name: str, endpoint: tuple[str, int] | None = None,
+             features: list[str] | None = None) -> None:
     """Create the Node unless it exists, post its status and take its Lease."""
     try:
-        core.create_node(node_manifest(i, name), _request_timeout=REQUEST_TIMEOUT_S, _preload_content=False)
+        core.create_node(node_manifest(i, name, endpoint, features), _request_timeout=REQUEST_TIMEOUT_S, _preload_content=False)
     except ApiException as exc:
         if exc.status != 409:
             raise
-    post_status(core, i, name)
+    post_status(core, i, name, endpoint, features)
     renew_lease(core, coord, name)
 
 
-def post_status(core: Any, i: int, name: str) -> None:
-    core.patch_node_status(name, {"status": node_manifest(i, name)["status"]}, _request_timeout=REQUEST_TIMEOUT_S,
+def post_status(core: Any, i: int, name: str, endpoint: tuple[str, int] | None = None,
+                features: list[str] | None = None) -> None:
+    core.patch_node_status(name, {"status": node_manifest(i, name, endpoint, features)["status"]}, _request_timeout=REQUEST_TIMEOUT_S,
                            _preload_content=False)
 
 

@@ -15,6 +15,7 @@ import re
 import shlex
 from typing import Any
 
+from stratus.cluster.dbshell import db_argv
 from stratus.tools.kubectl.lex import GuardError, check_shell
 from stratus.tools.kubectl.registry import q
 from stratus.tools.kubectl.tables import DB_CATALOGUE, DB_STATE_READS, EXEC_REFUSAL
@@ -276,14 +277,6 @@ def _dq(s: str) -> str:
     return shlex.quote(s)
 
 
-def _js_str(s: str) -> str:
-    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _js_roles(roles: list[dict[str, str]]) -> str:
-    return "[" + ",".join(f"{{role:{_js_str(r['role'])},db:{_js_str(r['db'])}}}" for r in roles) + "]"
-
-
 def state_read_command(cmd: dict[str, Any]) -> dict[str, Any]:
     """The read-only db_command that captures what ``cmd`` can change (same client, credentials, user)."""
     engine = cmd.get("engine") or ("valkey" if cmd["op"] == "set_requirepass" else "mongodb")
@@ -295,30 +288,8 @@ def state_read_command(cmd: dict[str, Any]) -> dict[str, Any]:
 
 def render_db_command(cmd: dict[str, Any]) -> list[str]:
     """The container argv (already quoted) for a db_command."""
-    op = cmd["op"]
-    if cmd.get("engine") == "valkey" or op in ("set_requirepass", "get_requirepass"):
-        out = [cmd.get("client", "valkey-cli")]
-        if cmd.get("auth") is not None:
-            out += ["-a", q(cmd["auth"]), "--no-auth-warning"]
-        if op == "get_requirepass":
-            return out + ["CONFIG", "GET", "requirepass"]
-        return out + ["CONFIG", "SET", "requirepass", q(cmd["pwd"])]
-    db = f"db.getSiblingDB({_js_str(cmd['user_db'])})"
-    user = _js_str(cmd["user"])
-    if op == "get_user":
-        js = f"{db}.getUser({user})"
-    elif op == "grant_role":
-        js = f"{db}.grantRolesToUser({user},{_js_roles(cmd['roles'])})"
-    elif op == "revoke_role":
-        js = f"{db}.revokeRolesFromUser({user},{_js_roles(cmd['roles'])})"
-    elif op == "create_user":
-        js = f"{db}.createUser({{user:{user},pwd:{_js_str(cmd['pwd'])},roles:{_js_roles(cmd['roles'])}}})"
-    elif op == "drop_user":
-        js = f"{db}.dropUser({user})"
-    else:
-        raise GuardError(f"unknown db_command op {op!r}")
-    out = [cmd.get("client", "mongo")]
-    if cmd.get("auth"):
-        a = cmd["auth"]
-        out += ["-u", q(a["user"]), "-p", q(a["pwd"]), "--authenticationDatabase", q(a["db"])]
-    return out + ["--eval", _dq(js)]
+    try:
+        argv = db_argv(cmd)
+    except ValueError as exc:
+        raise GuardError(str(exc)) from exc
+    return [_dq(a) if i and argv[i - 1] == "--eval" else q(a) for i, a in enumerate(argv)]
