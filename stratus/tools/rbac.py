@@ -47,6 +47,8 @@ def permissions(allow_list: dict[str, frozenset[str]] = ALLOW_LIST) -> dict[Reso
         if kind not in RBAC["reads"]["except"]:
             grants[resource(kind)] |= set(RBAC["reads"]["verbs"])
     for extra in RBAC["extra"]:
+        if "when" in extra and extra["when"] not in allow_list:
+            continue  # needed only by an action verb the allow-list does not permit
         grants[(extra["group"], extra["resource"], True)] |= set(extra["verbs"])
     return dict(grants)
 

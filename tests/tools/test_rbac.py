@@ -41,13 +41,14 @@ def test_nothing_beyond_the_allow_list_reads_and_the_lock() -> None:
     assert not _granted(objects, "rbac.authorization.k8s.io", "clusterroles", "patch")
     assert not _granted(objects, "", "namespaces", "delete")
     assert not _granted(objects, "", "pods", "create")  # a deleted pod is re-created by its controller
-    assert not _granted(objects, "", "pods/exec", "create")
+    assert _granted(objects, "", "pods/exec", "create")  # the catalogued database commands (exec is allowed)
     assert not _granted(objects, "apps", "replicasets", "update")
     assert _granted(objects, "", "pods/log", "get") and _granted(objects, "coordination.k8s.io", "leases", "update")
     # narrowing the allow-list narrows the rules
     narrow = permissions({"scale": frozenset({"Deployment"})})
     assert narrow[("apps", "deployments", True)] == {"get", "list", "watch", "update"}
     assert narrow[("apps", "statefulsets", True)] == {"get", "list", "watch"}
+    assert ("", "pods/exec", True) not in narrow  # granted only with `exec` allowed
 
 
 def test_bindings_name_the_service_account_in_its_namespace() -> None:
