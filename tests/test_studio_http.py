@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testkit import free_port
 
 httpx = pytest.importorskip("httpx")
 
@@ -39,12 +39,6 @@ POLL_S = 0.5
 RUN_TIMEOUT_S = 60.0
 CONTEXT = {"approval": "always"}
 API_URL = re.compile(r"API: (?:\x1b\[[0-9;]*m)?(http://127\.0\.0\.1:\d+)")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _langgraph_cli() -> str:
@@ -91,7 +85,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("langgraph-dev")
     had_api_dir = (REPO / ".langgraph_api").exists()
     config = _config_in(workdir)
-    port = _free_port()
+    port = free_port()
     # a developer's STRATUS_* settings (policy, approval ...) must not change what the server does
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRATUS_")}
     env.update({"LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGGRAPH_NO_VERSION_CHECK": "1", "LANGSMITH_TRACING": "false",

@@ -69,17 +69,19 @@ class MirrorStore(Store):
         self.put(obj)
         return obj
 
-    def update(self, obj: dict[str, Any]) -> dict[str, Any]:
+    # Journaled changes go to the API server, which enforces any precondition when they are replayed.
+    def update(self, obj: dict[str, Any], precondition: bool = False) -> dict[str, Any]:
         if self.journal is None:
-            return super().update(obj)
+            return super().update(obj, precondition)
         self.get(obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace"))  # NotFound as usual
         self.journal.append(("update", copy.deepcopy(obj)))
         self.put(obj)
         return obj
 
-    def delete(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+    def delete(self, kind: str, name: str, namespace: str | None = None,
+               resource_version: str | None = None) -> dict[str, Any]:
         if self.journal is None:
-            return super().delete(kind, name, namespace)
+            return super().delete(kind, name, namespace, resource_version)
         obj = self.get(kind, name, namespace)
         self.journal.append(("delete", obj))
         self.remove(kind, name, namespace)

@@ -14,12 +14,10 @@ import ipaddress
 import os
 import re
 import signal
-import socket
 import ssl
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -30,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from kubernetes.dynamic import DynamicClient
+from testkit import eventually, free_port  # noqa: F401  (the kube suites import eventually from here)
 
 ROOT = Path(__file__).resolve().parents[2]
 WRAPPERS = ROOT / "k8s" / "controlplane"
@@ -55,12 +54,6 @@ def bin_dir() -> Path:
 
 def missing_programs() -> list[str]:
     return [p for p in PROGRAMS if not os.access(bin_dir() / p, os.X_OK)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- PKI ------------------------------------------------------------------------------------------
@@ -249,19 +242,3 @@ def raw(admin: DynamicClient, api_version: str, kind: str, name: str, namespace:
     return dict(admin.get(res, name=name, namespace=namespace).to_dict())
 
 
-def eventually(check: Callable[[], Any], timeout_s: float = 60.0, what: str = "condition",
-               tick: Callable[[], Any] = lambda: time.sleep(0.2)) -> Any:
-    """Poll ``check`` until it returns something truthy; the real controllers work asynchronously.
-
-    ``tick`` runs between polls (a sleep by default; the twin advances its simulated clock instead).
-    """
-    deadline, last = time.monotonic() + timeout_s, None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except Exception as exc:  # the object may not exist yet: keep polling
-            last = exc
-        tick()
-    raise AssertionError(f"{what} not reached within {timeout_s:.0f} s (last: {last!r})")

@@ -10,16 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
+from testkit import eventually, free_port
 
 PROGRAMS = ("prometheus", "promtool")
 START_TIMEOUT_S = 60.0
@@ -36,26 +34,6 @@ def require_programs(*programs: str) -> dict[str, str]:
             pytest.fail(msg + "; STRATUS_REQUIRE_PROMETHEUS=1 makes these tests required", pytrace=False)
         pytest.skip(msg)
     return {p: str(path) for p, path in found.items()}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def eventually(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    """Poll ``check`` (every 0.25 s, at most ``timeout_s``) until it returns something truthy."""
-    deadline, last = time.monotonic() + timeout_s, None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except (httpx.HTTPError, KeyError, ValueError) as exc:  # not up yet, or not scraped yet
-            last = exc
-        time.sleep(0.25)
-    raise AssertionError(f"{what} not reached within {timeout_s:.0f} s (last: {last!r})")
 
 
 class _Server:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import httpx
 import yaml
-from prom_server import RealAlertmanager, RealPrometheus, eventually
+from prom_server import RealAlertmanager, RealPrometheus
+from testkit import eventually
 
 from stratus.cluster.promhttp import PrometheusHTTP
 from stratus.twin.faults import inject

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prom_server import RealPrometheus, eventually, require_programs
+from prom_server import RealPrometheus, require_programs
+from testkit import eventually
 
 from stratus.cluster.promhttp import PrometheusHTTP
 from stratus.twin.cluster import TwinCluster

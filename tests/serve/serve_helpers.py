@@ -13,18 +13,7 @@ from typing import Any
 
 import psycopg
 import pytest
-
-
-def until(check: Callable[[], Any], timeout_s: float = 60.0, what: str = "condition") -> Any:
-    """Poll ``check`` (every 50 ms, at most ``timeout_s``) until it returns something truthy."""
-    deadline, last = time.monotonic() + timeout_s, None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not reached within {timeout_s:.0f} s (last: {last!r})")
-
+from testkit import eventually
 
 DSN = os.environ.get("STRATUS_TEST_PG_DSN", "postgresql://stratus:stratus@127.0.0.1:5432/stratus_test")
 TABLES = ("serve_incidents", "serve_alerts", "serve_events", "serve_namespaces", "serve_notifications")
@@ -44,3 +33,8 @@ def pg_reset() -> None:
     with psycopg.connect(DSN, autocommit=True) as conn:
         for t in TABLES:
             conn.execute(f"DROP TABLE IF EXISTS {t}")
+
+
+def until(check: Callable[[], Any], timeout_s: float = 60.0, what: str = "condition") -> Any:
+    """``eventually`` polling every 50 ms (the service's workers react within milliseconds)."""
+    return eventually(check, timeout_s, what, tick=lambda: time.sleep(0.05))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,18 +26,13 @@ import httpx
 import psycopg
 import pytest
 from serve_helpers import DSN, pg_reachable, pg_reset, until
+from testkit import free_port
 
 from stratus.api import open_checkpointer
 from stratus.graph import build_graph
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_S = 3
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Serve:
