@@ -7,15 +7,14 @@ and the database and sets ``STRATUS_REQUIRE_PG=1``, which turns that skip into a
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
+from testkit import PG_DSN, pg_reachable
 
 from stratus.api import invoke_graph, open_checkpointer
 from stratus.context import Context
@@ -23,20 +22,14 @@ from stratus.graph import build_graph
 from stratus.twin.cluster import TwinCluster
 from stratus.twin.faults import inject
 
-DSN = os.environ.get("STRATUS_TEST_PG_DSN", "postgresql://stratus:stratus@127.0.0.1:5432/stratus_test")
+DSN = PG_DSN
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def reachable() -> None:
     """Skip (fail under ``STRATUS_REQUIRE_PG=1``) when the server cannot be reached at ``DSN``."""
-    try:
-        psycopg.connect(DSN, connect_timeout=5).close()
-    except psycopg.OperationalError as exc:
-        why = f"PostgreSQL not reachable at DSN {DSN}: start it or set STRATUS_TEST_PG_DSN ({exc})"
-        if os.environ.get("STRATUS_REQUIRE_PG") == "1":
-            pytest.fail(why + "; STRATUS_REQUIRE_PG=1 requires it", pytrace=False)
-        pytest.skip(why)
+    pg_reachable()
 
 
 @pytest.fixture

@@ -1,14 +1,19 @@
-"""Helpers for the suites that run real servers and controllers: bounded polling and loopback ports.
+"""Helpers for the suites that run real servers and controllers: bounded polling, loopback ports, and
+the test PostgreSQL (``PG_DSN``, ``pg_reachable``).
 
 ``tests/conftest.py`` puts ``tests/`` on ``sys.path``, so any test module can ``from testkit import ...``.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Callable
 from typing import Any
+
+import psycopg
+import pytest
 
 
 def eventually(check: Callable[[], Any], timeout_s: float = 60.0, what: str = "condition",
@@ -39,3 +44,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+PG_DSN = os.environ.get("STRATUS_TEST_PG_DSN", "postgresql://stratus:stratus@127.0.0.1:5432/stratus_test")
+
+
+def pg_reachable() -> None:
+    """Skip the calling test when no PostgreSQL answers at ``PG_DSN``; fail instead under
+    ``STRATUS_REQUIRE_PG=1`` (CI starts the server, so a skip there would hide a broken setup)."""
+    try:
+        psycopg.connect(PG_DSN, connect_timeout=5).close()
+    except psycopg.OperationalError as exc:
+        why = f"PostgreSQL not reachable at DSN {PG_DSN}: start it or set STRATUS_TEST_PG_DSN ({exc})"
+        if os.environ.get("STRATUS_REQUIRE_PG") == "1":
+            pytest.fail(why + "; STRATUS_REQUIRE_PG=1 requires it", pytrace=False)
+        pytest.skip(why)

@@ -1,32 +1,20 @@
 """Helpers shared by the ``stratus serve`` tests (conftest modules are not importable by name).
 
-The PostgreSQL helpers skip a test when no server answers at ``STRATUS_TEST_PG_DSN``;
+The PostgreSQL helpers (``pg_reachable`` from testkit) skip a test when no server answers at ``STRATUS_TEST_PG_DSN``;
 ``STRATUS_REQUIRE_PG=1`` (CI) turns that skip into a failure, as in tests/test_postgres.py.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from typing import Any
 
 import psycopg
-import pytest
-from testkit import eventually
+from testkit import PG_DSN, eventually, pg_reachable  # noqa: F401  (pg_reachable re-exported)
 
-DSN = os.environ.get("STRATUS_TEST_PG_DSN", "postgresql://stratus:stratus@127.0.0.1:5432/stratus_test")
+DSN = PG_DSN
 TABLES = ("serve_incidents", "serve_alerts", "serve_events", "serve_namespaces", "serve_notifications")
-
-
-def pg_reachable() -> None:
-    try:
-        psycopg.connect(DSN, connect_timeout=5).close()
-    except psycopg.OperationalError as exc:
-        why = f"PostgreSQL not reachable at DSN {DSN}: start it or set STRATUS_TEST_PG_DSN ({exc})"
-        if os.environ.get("STRATUS_REQUIRE_PG") == "1":
-            pytest.fail(why + "; STRATUS_REQUIRE_PG=1 requires it", pytrace=False)
-        pytest.skip(why)
 
 
 def pg_reset() -> None:
