@@ -34,7 +34,6 @@ import argparse
 import cProfile
 import json
 import math
-import resource
 import statistics
 import subprocess
 import sys
@@ -125,6 +124,12 @@ def deploy_faulty(agent: KubeletAgent, core: Any, apps: Any, timeout_s: float) -
             "pods": len(core.list_namespaced_pod(FAULTY_NS).items)}
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak RSS since its exec (``VmHWM``; ``ru_maxrss`` would include the parent's at fork)."""
+    line = next(ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
 def diagnose_child(kubeconfig: str, prometheus: str, repeats: int, profile: str | None) -> None:
     """(child process) Detect and diagnose ``FAULTY_NS`` ``repeats`` times; print timings and peak RSS."""
     from stratus.api import invoke_graph
@@ -132,7 +137,7 @@ def diagnose_child(kubeconfig: str, prometheus: str, repeats: int, profile: str 
     from stratus.context import Context
     from stratus.graph import wire
 
-    rss_imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_imported = _peak_rss_mb()
     cluster = KubeCluster(kubeconfig, namespace=FAULTY_NS, prometheus_url=prometheus)
     alerts = [a for a in cluster.telemetry.alerts() if a["labels"].get("namespace") == FAULTY_NS] or [{
         "status": "firing", "labels": {"alertname": "KubeDeploymentReplicasMismatch", "namespace": FAULTY_NS,
@@ -158,7 +163,7 @@ def diagnose_child(kubeconfig: str, prometheus: str, repeats: int, profile: str 
     print(json.dumps({"times_s": times, "detected": result.detected, "alerts": [a["labels"]["alertname"] for a in alerts],
                       "top_hypothesis": {k: top.get(k) for k in ("component", "fault_class", "summary")},
                       "hypotheses": len(result.hypotheses), "rss_after_import_mb": round(rss_imported),
-                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+                      "peak_rss_mb": round(_peak_rss_mb())}))
 
 
 def diagnose(kubeconfig: Path, prometheus: str, repeats: int, profile: str | None = None) -> dict[str, Any]:
