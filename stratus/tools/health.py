@@ -62,11 +62,21 @@ def alert_component(labels: dict[str, str]) -> str:
     return labels.get("namespace", "cluster")
 
 
-def measure(cluster: Cluster, ctx: Context, namespace: str, at: float | None = None,
-            window_s: float | None = None) -> HealthReport:
-    """H and U at ``at`` (default now) over ``window_s`` (default ``ctx.window_s``)."""
-    at = cluster.now() if at is None else at
-    window_s = ctx.window_s if window_s is None else window_s
+@dataclass(frozen=True)
+class _Score:
+    """H and its parts at one instant, with the selectors ``measure`` reuses for U."""
+
+    H: float
+    availability: float
+    error_ratio: float
+    latency_norm: float
+    p99: float | None
+    total: float | None
+    server: str
+
+
+def _score(cluster: Cluster, ctx: Context, namespace: str, at: float, window_s: float) -> _Score:
+    """H alone: the queries ``measure`` makes for it and nothing more (``noise_eps`` needs only H)."""
     w = _window(window_s)
     ns = f'namespace="{namespace}"'
     clients = "|".join(ctx.client_services)
@@ -96,6 +106,16 @@ def measure(cluster: Cluster, ctx: Context, namespace: str, at: float | None = N
     if not total:
         latency_norm = 1.0
     H = 0.5 * availability - 0.3 * error_ratio - 0.2 * latency_norm
+    return _Score(H, availability, error_ratio, latency_norm, p99, total, server)
+
+
+def measure(cluster: Cluster, ctx: Context, namespace: str, at: float | None = None,
+            window_s: float | None = None) -> HealthReport:
+    """H and U at ``at`` (default now) over ``window_s`` (default ``ctx.window_s``)."""
+    at = cluster.now() if at is None else at
+    window_s = ctx.window_s if window_s is None else window_s
+    sc = _score(cluster, ctx, namespace, at, window_s)
+    w, ns, server, calls = _window(window_s), f'namespace="{namespace}"', sc.server, "traces_span_metrics_calls_total"
     unhealthy: set[str] = set()
     ready: dict[str, int] = {}
     for r in cluster.query(f'kube_pod_status_ready{{{ns}, condition="true"}}', at).get("result", []):
@@ -118,10 +138,11 @@ def measure(cluster: Cluster, ctx: Context, namespace: str, at: float | None = N
         firing.append(name)
         unhealthy.add(f"alert:{name}")
     developing = _developing(cluster, namespace, at, server)
-    return HealthReport(at=at, window_s=window_s, developing=sorted(developing), ready=ready, availability=round(availability, 5),
-                        error_ratio=round(error_ratio, 5), latency_norm=round(latency_norm, 5),
-                        p99_ms=None if p99 is None else round(p99, 2), requests_per_s=round(total or 0.0, 3),
-                        H=round(H, 5), unhealthy=sorted(unhealthy), firing_alerts=sorted(set(firing)))
+    return HealthReport(at=at, window_s=window_s, developing=sorted(developing), ready=ready,
+                        availability=round(sc.availability, 5), error_ratio=round(sc.error_ratio, 5),
+                        latency_norm=round(sc.latency_norm, 5), p99_ms=None if sc.p99 is None else round(sc.p99, 2),
+                        requests_per_s=round(sc.total or 0.0, 3), H=round(sc.H, 5), unhealthy=sorted(unhealthy),
+                        firing_alerts=sorted(set(firing)))
 
 
 def _developing(cluster: Cluster, namespace: str, at: float, server: str) -> set[str]:
@@ -178,7 +199,8 @@ def noise_eps(cluster: Cluster, ctx: Context, namespace: str, end: float | None 
     values = []
     t = end - ctx.baseline_s
     while t <= end + 1e-6:
-        values.append(measure(cluster, ctx, namespace, at=t).H)
+        # H alone: U's queries and the alert list would be fetched and dropped at every point
+        values.append(round(_score(cluster, ctx, namespace, t, ctx.window_s).H, 5))
         t += step
     diffs = [abs(b - a) for a, b in zip(values, values[1:])]
     sigma = 1.4826 * statistics.median(diffs) / math.sqrt(2) if diffs else 0.0
