@@ -47,7 +47,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "kube"))
+sys.path[:0] = [str(ROOT / "tests" / "kube"), str(ROOT / "tests")]  # kube_controlplane needs testkit
 
 from kube_controlplane import ControlPlane, missing_programs  # noqa: E402
 
