@@ -8,6 +8,7 @@ opens. A Service without a selector (endpoints managed by hand) is left alone.
 
 from __future__ import annotations
 
+from difflib import SequenceMatcher
 from typing import Any
 
 from stratus.state import Finding
@@ -19,14 +20,20 @@ PROBES = ("readinessProbe", "livenessProbe", "startupProbe")
 
 
 def _near_miss(selector: dict[str, str], templates: list[tuple[str, str, dict[str, Any]]]) -> str:
-    """The workload whose labels differ from the selector in the fewest keys, with what differs."""
-    best: tuple[int, str] | None = None
+    """The workload whose labels come closest to the selector (fewest differing keys, then the most
+    similar values), with what differs."""
+    best: tuple[int, float, str] | None = None
     for kind, name, tmpl in templates:
         labels = (tmpl.get("metadata") or {}).get("labels") or {}
-        diff = [f"{k}={labels.get(k, '<unset>')} (wants {val})" for k, val in selector.items() if labels.get(k) != val]
-        if diff and len(diff) < len(selector) + 1 and (best is None or len(diff) < best[0]):
-            best = (len(diff), f"{kind} {name} has {', '.join(diff)}")
-    return best[1] if best else ""
+        diff = [k for k, val in selector.items() if labels.get(k) != val]
+        if not diff or len(diff) == len(selector) and not any(k in labels for k in diff):
+            continue
+        likeness = sum(SequenceMatcher(None, str(labels.get(k, "")), str(selector[k])).ratio() for k in diff)
+        key = (len(diff), -likeness, f"{kind} {name} has " + ", ".join(
+            f"{k}={labels.get(k, '<unset>')} (wants {selector[k]})" for k in diff))
+        if best is None or key < best:
+            best = key
+    return best[2] if best else ""
 
 
 def _service_checks(v: View, templates: list[tuple[str, str, dict[str, Any]]]) -> list[Finding]:
