@@ -4,7 +4,7 @@ and scheduler messages split into causes."""
 
 from __future__ import annotations
 
-from twin_edit import NoSecrets, add, edit, pod_spec, run, signals, twin
+from twin_edit import FewServices, NoSecrets, add, edit, pod_spec, run, signals, twin
 
 from stratus.tools.analyzers import ANALYZERS, REGISTRY, View
 from stratus.tools.analyzers.addresses import parse_address, service_of_host
@@ -78,6 +78,14 @@ def test_env_and_configmap_addresses_are_resolved_against_services() -> None:
     found = {(f.signal, f.data["host"], f.data["port"]) for f in run(c, "addresses")}
     assert found == {("AddressUnresolved", "memcached-gone", 11211), ("AddressPortNotServed", "mongodb-geo", 27018),
                      ("AddressPortNotServed", "consul", 8501)}
+
+
+def test_a_truncated_service_list_never_makes_an_address_unresolved() -> None:
+    c = FewServices(seed=0)
+    edit(c, "Deployment", "geo", lambda d: d["spec"]["template"]["spec"]["containers"][0].setdefault("env", [])
+         .append({"name": "CACHE_ADDR", "value": "memcached-gone:11211"}))
+    view = View.read(c, c.namespace)
+    assert "Service" in view.truncated and REGISTRY["addresses"](view) == []
 
 
 def test_missing_configmap_key_pvc_and_service_account_are_named() -> None:

@@ -55,3 +55,11 @@ class NoSecrets(TwinCluster):
             raise ClusterError("forbidden: missing permission `list` on secrets in namespace "
                                f"{namespace}; grant it with a Role/ClusterRole")
         return super().list(kind, namespace, selector, limit)
+
+
+class FewServices(TwinCluster):
+    """A twin whose Service list stops after two objects, as a large namespace's list does at the limit."""
+
+    def list(self, kind: str, namespace: str | None = None, selector: dict[str, str] | None = None,
+             limit: int = 200) -> list[Manifest]:
+        return super().list(kind, namespace, selector, 2 if kind == "Service" else limit)

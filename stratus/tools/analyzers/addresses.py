@@ -80,8 +80,9 @@ class _Checker:
         if not name:
             return
         if name not in self.ports:
-            if certain or (named_address and port is not None and "." not in host and "Service" not in
-                           self.v.truncated):
+            if "Service" in self.v.truncated:
+                return
+            if certain or (named_address and port is not None and "." not in host):
                 self.out.append(finding("addresses", ref, f"{ref} {where}={value} names host {host}, but the namespace "
                                                           f"has no Service {name}", owner, "AddressUnresolved",
                                         "critical" if certain else "warning", [f"{ref.lower()}:{where}"],

@@ -95,6 +95,8 @@ def config_refs(v: View) -> list[Finding]:
         out.append(finding("config_refs", f"{rkind}/*", f"{len(refs)} {rkind} reference(s) not verified: "
                                                         f"{reason[:200]}", None, "ReferencesUnverified", "info",
                            [f"{rkind.lower()}:list"], kind=rkind, references=refs[:10], reason=reason[:300]))
+    if {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"} & v.truncated:
+        return out  # some templates were not read: "unused" would be a guess
     for name in sorted(set(cms) - used - {"kube-root-ca.crt"}):  # the API server adds that one everywhere
         out.append(finding("config_refs", f"ConfigMap/{name}", f"ConfigMap {name} is not used by any pod template",
                            None, "UnusedConfigMap", "info", [f"configmap:{name}"], name=name))

@@ -47,7 +47,7 @@ def _service_checks(v: View, templates: list[tuple[str, str, dict[str, Any]]]) -
         pods = [p for p in v.pods if selector_matches(p["metadata"].get("labels"), sel)
                 and p.get("status", {}).get("phase") not in ("Succeeded", "Failed")]
         owners = [t for t in templates if selector_matches((t[2].get("metadata") or {}).get("labels"), sel)]
-        if not pods and not owners:
+        if not pods and not owners and not {"Pod", "Deployment"} & v.truncated:
             hint = _near_miss(sel, templates)
             out.append(finding("references", ref, f"Service {name} selects {sel} but no pod or workload carries "
                                                   f"those labels{': ' + hint if hint else ''}", v.service_component(name),

@@ -40,16 +40,19 @@ class View:
 
     @classmethod
     def read(cls, cluster: Cluster, namespace: str) -> "View":
-        def real(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            return [i for i in items if i.get("kind") != "Omitted"]
         v = cls(cluster, namespace)
-        v.deployments = real(cluster.list("Deployment", namespace))
-        v.replicasets = real(cluster.list("ReplicaSet", namespace))
-        v.pods = real(cluster.list("Pod", namespace))
-        v.services = real(cluster.list("Service", namespace))
-        v.endpoints = {e["metadata"]["name"]: e for e in real(cluster.list("Endpoints", namespace))}
-        v.nodes = real(cluster.list("Node"))
-        v.events = real(cluster.events(namespace, since=cluster.now() - 900))
+
+        def real(kind: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            if any(i.get("kind") == "Omitted" for i in items):
+                v.truncated.add(kind)
+            return [i for i in items if i.get("kind") != "Omitted"]
+        v.deployments = real("Deployment", cluster.list("Deployment", namespace))
+        v.replicasets = real("ReplicaSet", cluster.list("ReplicaSet", namespace))
+        v.pods = real("Pod", cluster.list("Pod", namespace))
+        v.services = real("Service", cluster.list("Service", namespace))
+        v.endpoints = {e["metadata"]["name"]: e for e in real("Endpoints", cluster.list("Endpoints", namespace))}
+        v.nodes = real("Node", cluster.list("Node"))
+        v.events = real("Event", cluster.events(namespace, since=cluster.now() - 900))
         v.alerts = [a for a in cluster.alerts() if a.get("labels", {}).get("namespace") in (None, namespace)]
         return v
 
