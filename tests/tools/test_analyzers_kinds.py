@@ -36,7 +36,10 @@ def test_failed_and_suspended_jobs() -> None:
     add(c, "Job", "nightly-1", metadata={"ownerReferences": [{"kind": "CronJob", "name": "nightly"}]}, spec={},
         status={"failed": 6, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
                                              "message": "Job has reached the specified backoff limit"}]})
-    assert signals(run(c, "jobs")) == [("CronJobSuspended", "nightly"), ("JobFailed", "nightly")]
+    add(c, "CronJob", "hourly", spec={"schedule": "61 * * * *", "startingDeadlineSeconds": -5, "jobTemplate": {}})
+    add(c, "CronJob", "weekly", spec={"schedule": "CRON_TZ=UTC 0 3 * * MON-FRI", "jobTemplate": {}})
+    assert signals(run(c, "jobs")) == [("CronJobBadSchedule", "hourly"), ("CronJobNegativeDeadline", "hourly"),
+                                       ("CronJobSuspended", "nightly"), ("JobFailed", "nightly")]
 
 
 def test_ingress_backends_must_name_an_existing_service_and_port() -> None:
@@ -84,6 +87,8 @@ def test_hpa_target_missing_and_at_max() -> None:
     add(c, "HorizontalPodAutoscaler", "old", spec={"scaleTargetRef": {"kind": "Deployment", "name": "geo-v1"},
                                                   "maxReplicas": 3})
     assert signals(run(c, "autoscaling")) == [("HPAAtMaxReplicas", "geo"), ("HPATargetMissing", "geo-v1")]
+    edit(c, "Deployment", "geo", lambda d: d["spec"]["template"]["spec"]["containers"][0].update(resources={}))
+    assert ("HPATargetNoRequests", "geo") in signals(run(c, "autoscaling"))
 
 
 def test_pdbs_that_select_nothing_or_block_every_disruption() -> None:

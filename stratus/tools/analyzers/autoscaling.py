@@ -1,5 +1,6 @@
-"""HorizontalPodAutoscaler analyzer: a scale target that does not exist, an autoscaler pinned at its
-maximum, and autoscalers that cannot compute a scale (ScalingActive or AbleToScale False)."""
+"""HorizontalPodAutoscaler analyzer: a scale target that does not exist or sets no resource requests,
+an autoscaler pinned at its maximum, and autoscalers that cannot compute a scale (ScalingActive or
+AbleToScale False)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ def autoscaling(v: View) -> list[Finding]:
                                "HPATargetMissing", "warning", [f"horizontalpodautoscaler:{name}:spec.scaleTargetRef"],
                                kind=kind, target=tname))
             continue
+        target_obj = next((o for o in objs or [] if o["metadata"]["name"] == tname), None)
+        cs = ((target_obj or {}).get("spec", {}).get("template", {}).get("spec") or {}).get("containers") or []
+        if cs and not any((c.get("resources") or {}).get("requests") for c in cs):
+            out.append(finding("autoscaling", ref, f"HPA {name}: no container of {kind} {tname} sets resource "
+                                                   f"requests, so utilization targets cannot be computed", tname,
+                               "HPATargetNoRequests", "warning", [f"{kind.lower()}:{tname}:resources"]))
         mx = int(spec.get("maxReplicas", 0) or 0)
         cur = int(st.get("currentReplicas", 0) or 0)
         if mx and cur >= mx and int(st.get("desiredReplicas", cur) or cur) >= mx:
