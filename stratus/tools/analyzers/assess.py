@@ -9,22 +9,38 @@ from typing import Any
 from stratus.cluster.base import Cluster
 from stratus.state import Finding
 from stratus.tools.analyzers import (  # noqa: F401 - each module registers its analyzer on import
+    addresses,
     alerts,
+    autoscaling,
     chaos,
+    config_refs,
     deployments,
+    disruption,
+    endpoint_slices,
     events,
+    ingress,
+    jobs,
     logs,
     network_policies,
+    nodes,
     pods,
+    references,
+    scheduling,
     services,
+    storage,
     traces,
+    workloads,
 )
 from stratus.tools.analyzers.registry import REGISTRY
 from stratus.tools.analyzers.view import View
 
-ANALYZERS = ("pods", "events", "deployments", "services", "policies", "chaos", "logs", "traces", "alerts")
+ANALYZERS = ("pods", "events", "deployments", "services", "policies", "chaos", "logs", "traces", "alerts",
+             "references", "addresses", "config_refs", "scheduling", "workloads", "jobs", "ingress", "storage",
+             "nodes", "autoscaling", "disruption", "endpoint_slices")
 """Run order. Findings come out in this order, and the hypotheses' evidence and the LLM's evidence list
-follow it, so a new analyzer goes at the end unless it should outrank the others."""
+follow it, so a new analyzer goes at the end unless it should outrank the others. The reference and
+k8sgpt-coverage analyzers after ``alerts`` emit signals the rules policy's runbooks give no weight to:
+they are evidence (for the LLM policy, the report and escalations) and leave the rules' plans unchanged."""
 
 STATIC_ANALYZERS = ("services", "deployments", "policies", "chaos")
 """Analyzers whose findings need no traffic: configuration read from manifests alone."""

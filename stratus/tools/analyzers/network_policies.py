@@ -1,8 +1,10 @@
-"""NetworkPolicy analyzer: which Deployments a policy denies or restricts ingress to."""
+"""NetworkPolicy analyzer: which Deployments a policy denies or restricts ingress to, and policies that
+select no pod at all."""
 
 from __future__ import annotations
 
 from stratus.state import Finding
+from stratus.tools.analyzers.match import selector_matches
 from stratus.tools.analyzers.registry import analyzer, finding
 from stratus.tools.analyzers.view import View
 
@@ -18,6 +20,11 @@ def policies(v: View) -> list[Finding]:
         targets = [d["metadata"]["name"] for d in v.deployments
                    if all(d["spec"]["template"].get("metadata", {}).get("labels", {}).get(k) == val
                           for k, val in labels.items())]
+        if not targets and not any(selector_matches(p["metadata"].get("labels"), spec.get("podSelector") or {})
+                                   for p in v.pods):
+            out.append(finding("policies", f"NetworkPolicy/{pol['metadata']['name']}",
+                               f"NetworkPolicy {pol['metadata']['name']} selects no pod", None, "PolicySelectsNoPods",
+                               "info", [f"networkpolicy:{pol['metadata']['name']}:spec.podSelector"]))
         deny_all = "Ingress" in (spec.get("policyTypes") or ["Ingress"]) and not spec.get("ingress")
         for t in targets:
             out.append(finding("policies", f"NetworkPolicy/{pol['metadata']['name']}",

@@ -10,8 +10,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from stratus.cluster.base import Cluster
+from stratus.cluster.base import Cluster, ClusterError
+from stratus.cluster.kinds import KINDS
 from stratus.tools.health import component_of_pod
+
+LIST_LIMIT = 500
+"""Objects of one kind the reference analyzers read per diagnosis round (the protocol adds an Omitted marker)."""
 
 
 @dataclass
@@ -28,21 +32,50 @@ class View:
     nodes: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    listed: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    unreadable: dict[str, str] = field(default_factory=dict)
+    """Kinds the reference analyzers could not list, with the backend's reason (e.g. RBAC refuses Secrets)."""
+    truncated: set[str] = field(default_factory=set)
+    """Kinds with more objects than ``LIST_LIMIT``: a name missing from them proves nothing."""
 
     @classmethod
     def read(cls, cluster: Cluster, namespace: str) -> "View":
-        def real(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            return [i for i in items if i.get("kind") != "Omitted"]
         v = cls(cluster, namespace)
-        v.deployments = real(cluster.list("Deployment", namespace))
-        v.replicasets = real(cluster.list("ReplicaSet", namespace))
-        v.pods = real(cluster.list("Pod", namespace))
-        v.services = real(cluster.list("Service", namespace))
-        v.endpoints = {e["metadata"]["name"]: e for e in real(cluster.list("Endpoints", namespace))}
-        v.nodes = real(cluster.list("Node"))
-        v.events = real(cluster.events(namespace, since=cluster.now() - 900))
+
+        def real(kind: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            if any(i.get("kind") == "Omitted" for i in items):
+                v.truncated.add(kind)
+            return [i for i in items if i.get("kind") != "Omitted"]
+        v.deployments = real("Deployment", cluster.list("Deployment", namespace))
+        v.replicasets = real("ReplicaSet", cluster.list("ReplicaSet", namespace))
+        v.pods = real("Pod", cluster.list("Pod", namespace))
+        v.services = real("Service", cluster.list("Service", namespace))
+        v.endpoints = {e["metadata"]["name"]: e for e in real("Endpoints", cluster.list("Endpoints", namespace))}
+        v.nodes = real("Node", cluster.list("Node"))
+        v.events = real("Event", cluster.events(namespace, since=cluster.now() - 900))
         v.alerts = [a for a in cluster.alerts() if a.get("labels", {}).get("namespace") in (None, namespace)]
         return v
+
+    def objects(self, kind: str, names_only: bool = False) -> list[dict[str, Any]]:
+        """Up to ``LIST_LIMIT`` objects of ``kind`` in the namespace (cluster-wide if cluster-scoped), read once.
+
+        A kind the backend refuses or does not serve reads as empty and is recorded in ``unreadable``.
+        ``names_only`` keeps nothing but kind and name (how Secrets are held: their data is never kept).
+        """
+        if kind not in self.listed:
+            ns = self.namespace if KINDS.get(kind, {}).get("namespaced", True) else None
+            try:
+                items = self.cluster.list(kind, ns, limit=LIST_LIMIT)
+            except ClusterError as exc:
+                self.unreadable[kind] = str(exc)
+                items = []
+            if any(i.get("kind") == "Omitted" for i in items):
+                self.truncated.add(kind)
+            kept = [i for i in items if i.get("kind") != "Omitted"]
+            if names_only:
+                kept = [{"kind": kind, "metadata": {"name": i["metadata"]["name"]}} for i in kept]
+            self.listed[kind] = kept
+        return self.listed[kind]
 
     # --- topology ---------------------------------------------------------------------------
     def deployment_of_pod(self, pod: dict[str, Any]) -> str:
