@@ -138,7 +138,8 @@ def test_full_incident_on_the_real_control_plane(twin: tuple[KubeletAgent, str],
     eventually(lambda: _firing(prom, ns), 150, "an alert firing in the twin's Prometheus after the fault")
     t_alert = time.monotonic()
     alerts = tmp_path / "alerts.json"
-    alerts.write_text(json.dumps(_prom(prom, "/api/v2/alerts", active="true")))
+    fired = _prom(prom, "/api/v2/alerts", active="true")
+    alerts.write_text(json.dumps(fired))
 
     for k, v in RUN_ENV.items():
         monkeypatch.setenv("STRATUS_" + k, v)
@@ -147,8 +148,9 @@ def test_full_incident_on_the_real_control_plane(twin: tuple[KubeletAgent, str],
                                    "--alerts", str(alerts), "--prometheus", prom, "--alertmanager", prom,
                                    "--db", str(db), "--approval", "never"])
     t_end = time.monotonic()
-    print(f"\nfull incident: app Ready {t_ready - t0:.1f} s, alert firing {t_alert - t_ready:.1f} s after the "
-          f"fault, incident end {t_end - t_alert:.1f} s after the alert; total {t_end - t0:.1f} s")
+    print(f"\nfull incident: app Ready and serving {t_ready - t0:.1f} s, alert firing {t_alert - t_ready:.1f} s after the "
+          f"fault ({', '.join(sorted({a['labels']['alertname'] for a in fired}))}), incident end "
+          f"{t_end - t_alert:.1f} s after the alert; total {t_end - t0:.1f} s")
     assert out.exit_code == 0, out.stdout + out.stderr
     r = json.loads(out.stdout)
     assert r["detected"] and r["outcome"] == "resolved", r["summary"]
@@ -165,10 +167,12 @@ def test_full_incident_on_the_real_control_plane(twin: tuple[KubeletAgent, str],
     log = CliRunner().invoke(app, ["log", r["incident_id"], "--db", str(db)])
     assert log.exit_code == 0, log.stdout + log.stderr
     text = " ".join(log.stdout.split())
-    assert "ineffective" in text and f"networkpolicy/{BYSTANDER}" in text and "networkpolicy/deny-search" in text
+    for tx, status, verdict in ((wrong, "undone", "ineffective"), (right, "committed", "commit")):
+        assert f"{tx['id']} (attempt {tx['attempt']}): {status}" in text and f"verdict {verdict}:" in text
+    assert f"networkpolicy/{BYSTANDER}" in text and "networkpolicy/deny-search" in text and "restore verified" in text
 
     # the same scenario on the in-process twin: same localization, same committed fix
-    twin_ns = load_app(sc.app).namespace if sc.namespace is None else sc.namespace
+    twin_ns = sc.namespace or APP.namespace
     committed = [k for t in r["transactions"] if t["status"] == "committed" for k in t["kubectl"]]
     assert row["localized"] == [r["root_cause"]["component"]]
     assert row["actions"][-1:] == [c.replace(f"-n {ns}", f"-n {twin_ns}") for c in committed]
