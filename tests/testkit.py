@@ -1,5 +1,5 @@
-"""Helpers for the suites that run real servers and controllers: bounded polling, loopback ports, and
-the test PostgreSQL (``PG_DSN``, ``pg_reachable``).
+"""Helpers for the suites that run real servers and controllers: bounded polling, loopback ports,
+stopping a started program by PID, and the test PostgreSQL (``PG_DSN``, ``pg_reachable``).
 
 ``tests/conftest.py`` puts ``tests/`` on ``sys.path``, so any test module can ``from testkit import ...``.
 """
@@ -7,7 +7,9 @@ the test PostgreSQL (``PG_DSN``, ``pg_reachable``).
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -59,3 +61,15 @@ def pg_reachable() -> None:
         if os.environ.get("STRATUS_REQUIRE_PG") == "1":
             pytest.fail(why + "; STRATUS_REQUIRE_PG=1 requires it", pytrace=False)
         pytest.skip(why)
+
+
+def stop_process(proc: subprocess.Popen[Any], grace_s: float = 15.0) -> None:
+    """End a program this test session started, by its PID: SIGTERM, then SIGKILL after ``grace_s``."""
+    if proc.poll() is not None:
+        return
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)

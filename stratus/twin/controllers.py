@@ -17,8 +17,9 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from stratus.cluster.rollback import REVISION_KINDS, next_revision, revision_data
+from stratus.cluster.selectors import label_selector_matches
 from stratus.twin.runtime import parse_quantity
-from stratus.twin.store import label_selector_matches, rfc3339
+from stratus.twin.store import rfc3339
 
 if TYPE_CHECKING:
     from stratus.twin.world import World

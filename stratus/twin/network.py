@@ -11,7 +11,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from stratus.twin.store import label_selector_matches, matches
+from stratus.cluster.selectors import label_selector_matches, matches
 
 if TYPE_CHECKING:
     from stratus.twin.world import World

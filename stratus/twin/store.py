@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stratus.cluster.base import Conflict, NotFound
+from stratus.cluster.selectors import matches
 
 CLUSTER_SCOPED = {"Node", "Namespace", "PersistentVolume"}
 EVENT_TTL_S = 3600.0
@@ -25,32 +26,6 @@ MAX_EVENTS = 2000
 
 def rfc3339(t: float) -> str:
     return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def matches(labels: dict[str, str] | None, selector: dict[str, str] | None) -> bool:
-    if not selector:
-        return True
-    labels = labels or {}
-    return all(labels.get(k) == v for k, v in selector.items())
-
-
-def label_selector_matches(labels: dict[str, str] | None, selector: dict[str, Any] | None) -> bool:
-    """A metav1.LabelSelector (matchLabels + matchExpressions) against labels. Empty selects all."""
-    selector = selector or {}
-    labels = labels or {}
-    if not matches(labels, selector.get("matchLabels")):
-        return False
-    for expr in selector.get("matchExpressions", []) or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and labels.get(key) in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
 
 
 class Store:

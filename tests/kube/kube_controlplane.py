@@ -13,7 +13,6 @@ import datetime
 import ipaddress
 import os
 import re
-import signal
 import ssl
 import subprocess
 import time
@@ -28,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from kubernetes.dynamic import DynamicClient
-from testkit import eventually, free_port  # noqa: F401  (the kube suites import eventually from here)
+from testkit import eventually, free_port, stop_process  # noqa: F401  (the kube suites import eventually from here)
 
 ROOT = Path(__file__).resolve().parents[2]
 WRAPPERS = ROOT / "k8s" / "controlplane"
@@ -223,13 +222,7 @@ class ControlPlane:
     def stop(self) -> None:
         """SIGTERM each program by PID, newest first; SIGKILL whatever has not exited after 15 s."""
         for proc in reversed(list(self.procs.values())):
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=5)
+            stop_process(proc)
         self.procs.clear()
         for log in self.logs:
             log.close()

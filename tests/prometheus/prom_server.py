@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from testkit import eventually, free_port
+from testkit import eventually, free_port, stop_process
 
 PROGRAMS = ("prometheus", "promtool")
 START_TIMEOUT_S = 60.0
@@ -76,14 +75,8 @@ class _Server:
     def stop(self) -> None:
         """SIGTERM by PID; SIGKILL if it has not exited after 15 s."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+        if proc is not None:
+            stop_process(proc)
 
     def __enter__(self) -> Any:
         return self.start()

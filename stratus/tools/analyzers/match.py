@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from stratus.cluster.selectors import label_selector_matches
 from stratus.tools.analyzers.view import View
 
 Manifest = dict[str, Any]
@@ -25,19 +26,7 @@ def selector_matches(labels: dict[str, str] | None, selector: dict[str, Any] | N
     labels = labels or {}
     if "matchLabels" not in selector and "matchExpressions" not in selector:
         selector = {"matchLabels": selector}
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
+    return label_selector_matches(labels, selector)
 
 
 def pod_templates(v: View) -> Iterator[tuple[str, str, Manifest]]:
