@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from testkit import http_server, send_json
 
 from stratus.cluster.base import ClusterError
 from stratus.cluster.promhttp import PrometheusHTTP
@@ -45,12 +44,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200 if body is not None else 404, body if body is not None else {"error": "no route"})
 
     def _send(self, code: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, code, body)
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -58,13 +52,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     _Handler.seen, _Handler.flaky = [], 0
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    with http_server(_Handler) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_query_and_range_send_the_prometheus_parameters(server: str) -> None:

@@ -4,15 +4,15 @@ standing in for Prometheus."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 from kube_manifests import create, deployment
+from testkit import http_server, send_json
 from typer.testing import CliRunner
 
 from stratus.cli import app
@@ -34,12 +34,7 @@ class _Prometheus(BaseHTTPRequestHandler):
             "/api/v1/query_range": {"resultType": "matrix", "result": []},
             "/api/v1/alerts": {"alerts": self.firing},
         }.get(url.path, {})
-        body = json.dumps({"status": "success", "data": data}).encode()
-        self.send_response(200 if data else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_json(self, 200 if data else 404, {"status": "success", "data": data})
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -48,14 +43,8 @@ class _Prometheus(BaseHTTPRequestHandler):
 @pytest.fixture
 def prometheus() -> Iterator[str]:
     _Prometheus.queries, _Prometheus.firing = [], []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Prometheus)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(_Prometheus) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def _alerts(tmp_path: Path, ns: str) -> Path:

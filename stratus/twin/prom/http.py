@@ -48,37 +48,33 @@ def _one(params: Params, name: str) -> str | None:
     return values[0] if values else None
 
 
+def _number(name: str, raw: str, what: str, other: Callable[[str], float]) -> float:
+    """A float, else ``other``'s reading of ``raw`` (RFC 3339, a duration), finite, as Prometheus parses them."""
+    try:
+        value = float(raw)
+    except ValueError:
+        try:
+            value = other(raw)
+        except ValueError:
+            raise PromQLError(f'invalid parameter "{name}": cannot parse "{raw}" to a valid {what}') from None
+    if not math.isfinite(value):
+        raise PromQLError(f'invalid parameter "{name}": cannot parse "{raw}" to a valid {what}')
+    return value
+
+
 def parse_time(params: Params, name: str, default: float) -> float:
     """A Prometheus API time parameter: unix seconds (float) or RFC 3339."""
     raw = _one(params, name)
     if raw is None or raw == "":
         return default
-    try:
-        t = float(raw)
-    except ValueError:
-        try:
-            t = datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            raise PromQLError(f'invalid parameter "{name}": cannot parse "{raw}" to a valid timestamp') from None
-    if not math.isfinite(t):
-        raise PromQLError(f'invalid parameter "{name}": cannot parse "{raw}" to a valid timestamp')
-    return t
+    return _number(name, raw, "timestamp", lambda r: datetime.fromisoformat(r.replace("Z", "+00:00")).timestamp())
 
 
 def _duration(params: Params, name: str) -> float:
     raw = _one(params, name)
     if raw is None or raw == "":
         raise PromQLError(f'invalid parameter "{name}": cannot parse "" to a valid duration')
-    try:
-        d = float(raw)
-    except ValueError:
-        try:
-            d = parse_duration(raw)
-        except ValueError:
-            raise PromQLError(f'invalid parameter "{name}": cannot parse "{raw}" to a valid duration') from None
-    if not math.isfinite(d):
-        raise PromQLError(f'invalid parameter "{name}": cannot parse "{raw}" to a valid duration')
-    return d
+    return _number(name, raw, "duration", parse_duration)
 
 
 def _query(source: Any, params: Params) -> Reply:
