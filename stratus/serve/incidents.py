@@ -30,6 +30,7 @@ def transaction_view(tx: dict[str, Any]) -> dict[str, Any]:
     """A transaction as the API shows it: what it did, the TNR verdict and why, H before and after."""
     return {"id": tx["id"], "attempt": tx.get("attempt"), "status": tx.get("status"), "verdict": tx.get("verdict"),
             "verdict_reason": tx.get("verdict_reason", ""), "kubectl": tx.get("kubectl") or [],
+            "started_at": _iso(tx.get("started_at")), "ended_at": _iso(tx.get("ended_at")),
             "hypothesis": (tx.get("hypothesis") or {}).get("summary") or (tx.get("hypothesis") or {}).get("component"),
             "H_before": _h(tx.get("health_before")), "H_after": _h(tx.get("health_after")),
             "H_restored": _h(tx.get("health_restored")), "restore_ok": tx.get("restore_ok"),
