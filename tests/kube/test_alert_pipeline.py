@@ -137,7 +137,8 @@ def test_alertmanager_to_committed_fix(admin_kubeconfig: Path, admin: DynamicCli
         load = os.getloadavg()
         print(f"alert pipeline: app serving {t_ready - t0:.1f} s; fault -> firing in Prometheus "
               f"{t_fire - t_fault:.1f} s ({', '.join(sorted({a['labels']['alertname'] for a in fired}))}); "
-              f"firing in Prometheus -> committed fix {t_commit - t_fire:.1f} s; commit -> alerts inactive "
+              f"firing in Prometheus -> fix begun {_epoch(fix['started_at']) - t_fire:.1f} s, -> committed fix "
+              f"{t_commit - t_fire:.1f} s; commit -> alerts inactive "
               f"{t_clear - t_commit:.1f} s; -> resolved notice recorded {t_resolved - t_clear:.1f} s; "
               f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; test {time.monotonic() - t_start:.0f} s")
     assert view["outcome"] == "resolved" and view["error"] is None, view
