@@ -45,7 +45,8 @@ from testkit import free_port
 
 TARGET = "search"
 POLICY = f"deny-{TARGET}"
-# The graph's settle and measurement windows sized to the 1-s scrapes (as in test_full_incident)
+# The graph's windows sized to the 1-s scrapes (as in test_full_incident); 10 s of settling puts enough
+# of the fixed traffic in H's 30-s window after the change for TNR to see the gain
 SERVE_ENV = {"STRATUS_SETTLE_S": "10", "STRATUS_SETTLE_MAX_S": "30", "STRATUS_WINDOW_S": "15",
              "STRATUS_BASELINE_S": "15", "STRATUS_ALERT_POLL_S": "2", "STRATUS_RESOLVE_WAIT_S": "90",
              "STRATUS_MAX_SECONDS": "150"}
@@ -114,9 +115,10 @@ def test_alertmanager_to_committed_fix(admin_kubeconfig: Path, admin: DynamicCli
 
         view = eventually(settled, 120, "a committed fix (or the incident's end) in GET " + url)
         [fix] = [t for t in view["transactions"] if t["status"] == "committed"] or [None]
-        assert fix is not None, (f"no fix committed: {view['outcome']}, "
-                                 f"{(view['graph'] or {}).get('escalation_reason')}; report {(view['graph'] or {}).get('report')}; transactions "
-                                 f"{view['transactions']}; serve log: {serve.tail()}")
+        graph = view["graph"] or {}
+        assert fix is not None, (f"no fix committed: {view['outcome']}, {graph.get('escalation_reason')}; "
+                                 f"report {graph.get('report')}; transactions {view['transactions']}; "
+                                 f"serve log: {serve.tail()}")
         t_commit = _epoch(fix["ended_at"])
         assert fix["verdict"] == "commit" and fix["H_after"] > fix["H_before"], fix
         assert fix["kubectl"] == [f"kubectl delete networkpolicy/{POLICY} -n {ns}"], fix
