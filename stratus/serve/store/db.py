@@ -50,17 +50,20 @@ POOL_MAX = 8
 class Tx:
     """One open transaction: ``tx(sql, params) -> rows`` and ``tx.many(sql, rows)``, SQL written with ``?``."""
 
-    def __init__(self, conn: Any, postgres: bool) -> None:
-        self._conn, self._postgres = conn, postgres
+    def __init__(self, conn: Any, postgres: bool, pipeline: Any = None) -> None:
+        self._conn, self._postgres, self._pipeline = conn, postgres, pipeline
 
     def __call__(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         if self._postgres:
             cur = self._conn.execute(sql.replace("?", "%s"), params)
+            if self._pipeline is not None:  # the answer is only known once what is queued has been sent
+                self._pipeline.sync()
             return cur.fetchall() if cur.description else []
         return list(self._conn.execute(sql, params).fetchall())
 
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        """One statement over many parameter rows (PostgreSQL: pipelined, one round trip for all)."""
+        """One statement over many parameter rows (PostgreSQL: pipelined; in a ``pipelined`` transaction
+        nothing is sent until the next read or the commit)."""
         if not rows:
             return
         if self._postgres:
@@ -109,11 +112,17 @@ class Database:
             self._conn.close()
 
     @contextlib.contextmanager
-    def tx(self) -> Iterator[Tx]:
-        """One database transaction, committed when the block ends, rolled back when it raises."""
+    def tx(self, pipelined: bool = False) -> Iterator[Tx]:
+        """One database transaction, committed when the block ends, rolled back when it raises.
+
+        ``pipelined`` (PostgreSQL): statements travel together, waiting only where a read needs its
+        answer; BEGIN goes with the first read, the writes with COMMIT. An error surfaces at the next
+        read or at the commit, so use it only where any error means redoing the whole transaction.
+        """
         if self.postgres:
-            with self._pool.connection() as conn, conn.transaction():
-                yield Tx(conn, True)
+            with self._pool.connection() as conn:
+                with conn.pipeline() if pipelined else contextlib.nullcontext() as pipe, conn.transaction():
+                    yield Tx(conn, True, pipe)
             return
         with self._lock:
             lite = self._conn

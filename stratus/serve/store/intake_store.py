@@ -93,7 +93,7 @@ class IntakeStore:
     def commit_group(self, items: list[tuple[WebhookPayload, str]]) -> list[Accepted | Exception]:
         """Write a group in one transaction; if that fails, write it again one savepoint per payload."""
         try:
-            with self._tx() as q:
+            with self._tx(pipelined=True) as q:
                 return list(record_batch(q, items, self.clock()))
         except Exception:
             with self._tx() as q:
