@@ -18,6 +18,7 @@ from serve_helpers import DSN, pg_reachable, pg_reset
 
 from stratus.serve.payload import WebhookPayload
 from stratus.serve.store import Accepted, IntakeStore
+from stratus.serve.store.writer import GroupWriter
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -139,3 +140,28 @@ def test_the_writer_answers_every_payload_it_took(stores: Callable[[], IntakeSto
     late = store.submit(group("late", ("A", "p")), "default")
     with pytest.raises(RuntimeError, match="closed"):
         late.result(1)
+
+
+def test_a_payload_whose_caller_gave_up_is_left_out_and_the_writer_goes_on() -> None:
+    """A cancelled future (its HTTP request went away) is not written, and does not stop the writer thread."""
+    entered, release = threading.Event(), threading.Event()
+    written: list[str] = []
+
+    def commit(items: list[tuple[WebhookPayload, str]]) -> list[Accepted | Exception]:
+        entered.set()
+        release.wait(30)
+        written.extend(p.groupKey for p, _ in items)
+        return [Accepted(f"inc-{p.groupKey}", True, 1, 0) for p, _ in items]
+
+    writer = GroupWriter(commit)
+    try:
+        first = writer.submit(group("first", ("A", "p1")), "default")
+        assert entered.wait(30)  # the writer holds "first" in commit: "gone" waits for the next group
+        gone = writer.submit(group("gone", ("A", "p2")), "default")
+        assert gone.cancel()
+        release.set()
+        assert first.result(30).incident_id == "inc-first"
+        assert writer.submit(group("after", ("A", "p3")), "default").result(30).incident_id == "inc-after"
+        assert "gone" not in written
+    finally:
+        writer.close()

@@ -82,6 +82,10 @@ class GroupWriter:
                 self._write(batch)
 
     def _write(self, batch: list[Item]) -> None:
+        # a caller that gave up (its request was cancelled) is left out; the others can no longer be cancelled
+        batch = [item for item in batch if item[2].set_running_or_notify_cancel()]
+        if not batch:
+            return
         try:
             results = self._commit([(p, ns) for p, ns, _ in batch])
         except Exception as exc:  # the database is unreachable or the commit failed: nothing is stored
