@@ -64,8 +64,10 @@ class IntakeStore:
         self._writer_lock = threading.Lock()
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
+        """Commit what is queued, then close the database; later payloads are refused."""
+        with self._writer_lock:
+            self._writer = self._writer or GroupWriter(self.commit_group, start=False)
+        self._writer.close()
         self._db.close()
 
     @staticmethod

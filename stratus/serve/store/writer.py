@@ -31,15 +31,17 @@ class GroupWriter:
 
     Args:
         commit: writes a group in one transaction; returns per payload its result or its error.
+        start: False for a writer that is closed at once (it refuses everything and needs no thread).
     """
 
-    def __init__(self, commit: Commit) -> None:
+    def __init__(self, commit: Commit, start: bool = True) -> None:
         self._commit = commit
         self._queue: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
         self._closed = False
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="stratus-intake-writer", daemon=True)
-        self._thread.start()
+        if start:
+            self._thread.start()
 
     def submit(self, payload: WebhookPayload, default_namespace: str) -> Future[Accepted]:
         """Queue a payload; the future holds what it did once committed, or the error that refused it."""
@@ -58,7 +60,8 @@ class GroupWriter:
                 return
             self._closed = True
             self._queue.put(None)
-        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
 
     def _run(self) -> None:
         stopping = False
