@@ -6,8 +6,11 @@ Starts its own ``stratus serve --workers 0`` (intake only, so graph runs do not 
 a free loopback port with a fresh SQLite store (or ``--db``), or uses ``--url`` of a running one. Sends
 an open-loop schedule: request i leaves at ``i / rate`` s, each a webhook payload of one new alert
 group, except every fifth, which re-sends an earlier group (Alertmanager's repeat notifications).
-Reports the time to 202 (p50, p99, max) and, from the store afterwards, groups lost (answered 202 but
-not stored) and duplicated (one group stored as more than one incident).
+Reports the time to 202 (p50, p99, max) as the client sees it and as the server's own histogram
+(``stratus_intake_seconds``) sees it, the share of requests the client sent late (its own loop starved),
+the server's CPU seconds, the load average before and after, and, from the store afterwards, groups lost
+(answered 202 but not stored) and duplicated (one group stored as more than one incident). Bodies are
+serialised before the clock starts, so the generator's per-request cost is a socket write and a read.
 
 ``--restart-at S`` kills the server with SIGKILL S seconds into the run and starts it again on the
 same port and store; requests that fail meanwhile are retried (bounded), as Alertmanager retries.
@@ -32,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import uvloop  # uvicorn[standard]'s loop: the generator's own per-request cost stays small
 
 from stratus.serve.store import IntakeStore
 
@@ -119,9 +123,8 @@ class Connection:
         self.reader = self.writer = None
 
 
-async def send(conn: Connection, group: int, out: dict[str, Any]) -> None:
+async def send(conn: Connection, group: int, body: bytes, out: dict[str, Any]) -> None:
     """POST one group until a 202 (bounded by ``RETRY_FOR_S``); record the latency of the answered try."""
-    body = json.dumps(payload(group)).encode()
     deadline = time.monotonic() + RETRY_FOR_S
     while time.monotonic() < deadline:
         t0 = time.perf_counter()
@@ -147,12 +150,14 @@ async def run_load(port: int, rate: float, seconds: float, restart: Any = None, 
     out: dict[str, Any] = {"latency": [], "accepted": set(), "errors": Counter(), "retries": 0, "gave_up": 0,
                            "late": []}
     total = int(rate * seconds)
+    groups = [i - REPEAT_EVERY * 10 if i % REPEAT_EVERY == 4 and i >= REPEAT_EVERY * 10 else i for i in range(total)]
+    bodies = {g: json.dumps(payload(g)).encode() for g in set(groups)}
     queue: asyncio.Queue[int | None] = asyncio.Queue()
 
     async def worker() -> None:
         conn = Connection(port)
         while (group := await queue.get()) is not None:
-            await send(conn, group, out)
+            await send(conn, group, bodies[group], out)
         conn.close()
 
     workers = [asyncio.create_task(worker()) for _ in range(connections)]
@@ -163,11 +168,10 @@ async def run_load(port: int, rate: float, seconds: float, restart: Any = None, 
         due = t0 + i / rate
         await asyncio.sleep(max(0.0, due - time.monotonic()))
         out["late"].append(max(0.0, time.monotonic() - due))
-        if not restarted and time.monotonic() - t0 >= restart_at:
+        if restart_at is not None and not restarted and time.monotonic() - t0 >= restart_at:
             restarted = True
             side.append(asyncio.create_task(asyncio.to_thread(restart)))
-        group = i - REPEAT_EVERY * 10 if i % REPEAT_EVERY == 4 and i >= REPEAT_EVERY * 10 else i
-        queue.put_nowait(group)
+        queue.put_nowait(groups[i])
     for _ in workers:
         queue.put_nowait(None)
     await asyncio.gather(*workers, *side)
@@ -187,6 +191,25 @@ def audit(db: str, accepted: set[int]) -> dict[str, int]:
     keys = {payload(g)["groupKey"] for g in accepted}
     return {"incidents": len(rows), "lost": sum(1 for k in keys if per_group[k] == 0),
             "duplicated": sum(1 for n in per_group.values() if n > 1)}
+
+
+def server_figures(port: int, pid: int) -> dict[str, Any]:
+    """The server's own view: its time-to-202 histogram (upper bucket bound of p50 and p99) and CPU seconds."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+    buckets = []
+    for line in text.splitlines():
+        if line.startswith("stratus_intake_seconds_bucket"):
+            bound = line.split('le="')[1].split('"')[0]
+            buckets.append((float(bound), float(line.rsplit(" ", 1)[1])))
+    total = buckets[-1][1] if buckets else 0.0
+
+    def at_most(share: float) -> float | None:
+        return next((b * 1000 for b, n in buckets if total and n >= share * total), None)
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu_s = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return {"server_p50_ms_at_most": at_most(0.5), "server_p99_ms_at_most": at_most(0.99),
+            "server_cpu_s": round(cpu_s, 2)}
 
 
 def main() -> None:
@@ -209,10 +232,15 @@ def main() -> None:
         server.kill()
         server.start()
 
+    load_before = os.getloadavg()
     try:
-        res = asyncio.run(run_load(port, args.rate, args.seconds, restart, args.restart_at))
+        coro = run_load(port, args.rate, args.seconds, restart, args.restart_at)
+        res = uvloop.run(coro)
+        assert server.proc is not None
+        seen_by_server = server_figures(port, server.proc.pid)
     finally:
         server.stop()
+    load_after = os.getloadavg()
     lat = sorted(res["latency"])
     q = statistics.quantiles(lat, n=100, method="inclusive") if len(lat) >= 2 else [0.0] * 99
     figures = {"rate": args.rate, "seconds": args.seconds, "requests": res["requests"], "answered_202": len(lat),
@@ -222,7 +250,8 @@ def main() -> None:
                "client_late_p99_ms": round(sorted(res["late"])[int(0.99 * (len(res["late"]) - 1))] * 1000, 2),
                "retries": res["retries"], "gave_up": res["gave_up"], "errors": dict(res["errors"]),
                "restart_at": args.restart_at, "db": "postgresql" if db.startswith("postgres") else "sqlite",
-               "cpus": os.cpu_count()}
+               **seen_by_server, "load_before": [round(x, 2) for x in load_before],
+               "load_after": [round(x, 2) for x in load_after], "cpus": os.cpu_count()}
     print(json.dumps(figures) if args.json else "\n".join(f"{k:26s} {v}" for k, v in figures.items()))
     if figures["lost"] or figures["duplicated"] or res["gave_up"]:
         raise SystemExit(1)

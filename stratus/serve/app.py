@@ -1,7 +1,8 @@
 """The ASGI app of ``stratus serve``: Alertmanager intake, the incident API, health and metrics.
 
 Routes (all JSON):
-    POST /api/v1/alerts                       Alertmanager webhook (version 4) -> 202 {incidents: [...]}
+    POST /api/v1/alerts                       Alertmanager webhook (version 4) -> 202 {incidents: [...]} once
+                                              committed; 503 when the store refused it (nothing kept)
     GET  /api/v1/incidents                    newest first; ?state=queued|running|waiting|done&limit=N
     GET  /api/v1/incidents/{id}               status, alerts, timeline, transactions with TNR verdicts
     POST /api/v1/incidents/{id}/approval      answer a plan waiting for a human: approve, reject or edit
@@ -13,7 +14,9 @@ With a token configured every route but ``/healthz`` needs ``Authorization: Bear
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
 import hmac
 import logging
 import time
@@ -103,8 +106,7 @@ def create_app(config: ServeConfig, clusters: ClusterProvider) -> Starlette:
     notifier = Notifier(store, metrics, config.notify_webhook, config.notify_slack)
     pool = WorkerPool(store, clusters, metrics, notifier, config.workers, holder=config.holder)
 
-    def accept(payload: WebhookPayload) -> Accepted:
-        accepted = store.accept(payload, clusters.default_namespace)
+    def accepted_by(payload: WebhookPayload, accepted: Accepted) -> None:
         metrics.alerts.labels("firing").inc(accepted.firing)
         metrics.alerts.labels("resolved").inc(accepted.resolved)
         if accepted.created and accepted.incident_id:
@@ -112,6 +114,10 @@ def create_app(config: ServeConfig, clusters: ClusterProvider) -> Starlette:
             notifier.notify(accepted.incident_id, "detect", {
                 "namespace": payload.namespace(clusters.default_namespace),
                 "alerts": sorted({a.name for a in payload.alerts if a.status == "firing"})})
+
+    def accept(payload: WebhookPayload) -> Accepted:
+        accepted = store.accept(payload, clusters.default_namespace)
+        accepted_by(payload, accepted)
         return accepted
 
     def guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
@@ -145,7 +151,13 @@ def create_app(config: ServeConfig, clusters: ClusterProvider) -> Starlette:
             metrics.payloads.labels("invalid").inc()
             status = 400 if exc.problems[0]["field"] == "(body)" else 422
             return _error(status, f"invalid Alertmanager webhook payload: {exc}", problems=exc.problems)
-        accepted = await run_in_threadpool(accept, payload)
+        try:  # the writer thread commits it with whatever else arrived meanwhile; the loop goes on serving
+            accepted = await asyncio.wrap_future(store.submit(payload, clusters.default_namespace))
+        except Exception as exc:
+            metrics.payloads.labels("not_stored").inc()
+            log.warning("payload of group %s not stored: %s", payload.groupKey, exc)
+            return _error(503, f"payload not stored, nothing of it was kept (send it again): {exc}")
+        accepted_by(payload, accepted)
         metrics.payloads.labels("accepted").inc()
         metrics.intake_seconds.observe(time.perf_counter() - t0)
         incidents = [{"id": accepted.incident_id, "created": accepted.created}] if accepted.incident_id else []
@@ -202,6 +214,9 @@ def create_app(config: ServeConfig, clusters: ClusterProvider) -> Starlette:
         notifier.start()
         pool.start()
         clusters.start(accept)
+        # what exists now (the graph, the twin, the libraries: hundreds of thousands of objects) lives as
+        # long as the service; freezing it keeps the collector from walking it all in the middle of a request
+        gc.freeze()
         try:
             yield
         finally:

@@ -26,7 +26,7 @@ class ServeMetrics:
         self.alerts = Counter("stratus_alerts_received", "Alerts received by POST /api/v1/alerts, by status.",
                               ["status"], registry=r)
         self.payloads = Counter("stratus_webhook_payloads", "Webhook payloads, by result (accepted, invalid, "
-                                "too_large, unauthorized).", ["result"], registry=r)
+                                "too_large, unauthorized, not_stored).", ["result"], registry=r)
         self.intake_seconds = Histogram("stratus_intake_seconds", "Time to validate and persist one webhook "
                                         "payload (the time to 202).", registry=r,
                                         buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1))

@@ -64,6 +64,17 @@ def _field(loc: tuple[Any, ...]) -> str:
     return out or "(body)"
 
 
+def _nul_fields(data: Any, loc: tuple[Any, ...] = ()) -> list[str]:
+    """Fields (keys or values) holding a NUL character, which a PostgreSQL text column cannot store."""
+    if isinstance(data, str):
+        return [_field(loc).replace("\x00", "\\u0000")] if "\x00" in data else []
+    out = []
+    for key, value in (enumerate(data) if isinstance(data, list) else data.items() if isinstance(data, dict) else ()):
+        out += _nul_fields(key, (*loc, key)) if isinstance(key, str) else []
+        out += _nul_fields(value, (*loc, key))
+    return list(dict.fromkeys(out))
+
+
 def parse_payload(body: bytes) -> WebhookPayload:
     """Parse and validate a webhook body; raise ``PayloadError`` naming every problem found."""
     try:
@@ -73,6 +84,11 @@ def parse_payload(body: bytes) -> WebhookPayload:
     if not isinstance(data, dict):
         raise PayloadError([{"field": "(body)", "message": "expected a JSON object (an Alertmanager webhook "
                                                             f"payload), got {type(data).__name__}"}])
+    if b"\\u0000" in body:  # only then walk the payload: the common case costs one scan of the bytes
+        nul = _nul_fields(data)
+        if nul:  # refused rather than stored by one backend and not the other
+            raise PayloadError([{"field": f, "message": "contains a NUL character (\\u0000), which cannot be "
+                                                        "stored; remove it from the label or annotation"} for f in nul])
     try:
         return WebhookPayload.model_validate(data)
     except ValidationError as exc:

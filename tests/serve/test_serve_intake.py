@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
+import sqlite3
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
+
+from stratus.serve.store import intake_store
 
 NS = "test-hotel-reservation"
 
@@ -99,7 +102,10 @@ _DELETE = object()
     ("alerts.1.labels", {"severity": "critical"}, "alerts[1].labels"),
     ("alerts.0.startsAt", "yesterday", "alerts[0].startsAt"),
     ("truncatedAlerts", -1, "truncatedAlerts"),
-], ids=["old version", "no groupKey", "bad status", "no alerts", "no alertname", "bad startsAt", "negative count"])
+    ("groupKey", "{}:{}\x00", "groupKey"),
+    ("alerts.0.fingerprint", "ab\x00", "alerts[0].fingerprint"),
+], ids=["old version", "no groupKey", "bad status", "no alerts", "no alertname", "bad startsAt", "negative count",
+        "NUL in groupKey", "NUL in fingerprint"])
 def test_a_malformed_payload_is_refused_naming_the_field_and_stores_nothing(
         no_workers: TestClient, twin_payload: dict[str, Any], path: str, value: Any, field: str) -> None:
     r = no_workers.post("/api/v1/alerts", json=_broken(twin_payload, path, value))
@@ -124,6 +130,23 @@ def test_an_oversized_body_is_a_413_naming_the_limit(serve_app: Any, twin_payloa
     r = client.post("/api/v1/alerts", content=json.dumps(big).encode())
     assert r.status_code == 413 and "2048 bytes" in r.json()["error"]
     assert _incidents(client) == []
+
+
+def test_a_payload_the_store_refuses_is_a_503_and_the_next_one_is_stored(
+        no_workers: TestClient, twin_payload: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 503 makes Alertmanager send again; the refused payload left nothing, the service goes on."""
+    def disk_full(*args: Any) -> Any:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(intake_store, "record_batch", disk_full)
+    monkeypatch.setattr(intake_store, "record_each", disk_full)
+    r = no_workers.post("/api/v1/alerts", json=twin_payload)
+    assert r.status_code == 503 and "disk is full" in r.json()["error"]
+    assert "nothing of it was kept" in r.json()["error"]
+    assert _incidents(no_workers) == []
+    monkeypatch.undo()
+    assert no_workers.post("/api/v1/alerts", json=twin_payload).status_code == 202
+    assert len(_incidents(no_workers)) == 1
 
 
 def test_list_parameters_are_checked(no_workers: TestClient) -> None:

@@ -1,8 +1,9 @@
 """The intake store of ``stratus serve``: accepted incidents, their alerts, claims and timeline, in SQL.
 
-One schema for SQLite (the default: the checkpoint file) and PostgreSQL (a DSN: shared deployments).
-Everything a payload changes is written in one database transaction, so an accepted payload is whole
-on disk before the 202 and a refused one leaves nothing behind.
+One schema for SQLite (the default: the checkpoint file) and PostgreSQL (a DSN: shared deployments), in
+``db``. Payloads are written by one writer thread in groups (``writer``, ``intake``): everything a payload
+changes is in one transaction that has committed before its caller hears back, so an accepted payload is
+whole on disk before the 202 and a refused one leaves nothing behind.
 
 Incidents move ``queued -> running -> done``, or ``running -> waiting`` (a plan waits for a human) and
 back to ``queued`` when the answer arrives. A worker claims an incident together with its namespace:
@@ -15,68 +16,23 @@ again first and resumed from its checkpoint.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from stratus.serve.payload import WebhookPayload
-from stratus.state import new_incident_id
+from stratus.serve.store.db import Database, Tx
+from stratus.serve.store.intake import Accepted, record_batch, record_each
+from stratus.serve.store.writer import GroupWriter
 
-SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS serve_incidents (
-        id TEXT PRIMARY KEY, group_key TEXT NOT NULL, namespace TEXT NOT NULL, receiver TEXT NOT NULL,
-        state TEXT NOT NULL, outcome TEXT, error TEXT, pending TEXT, resume TEXT,
-        holder TEXT, lease_until DOUBLE PRECISION, runs INTEGER NOT NULL DEFAULT 0,
-        created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
-        finished_at DOUBLE PRECISION)""",
-    # one open incident per alert group: a re-sent group can only update it, even from two processes
-    """CREATE UNIQUE INDEX IF NOT EXISTS serve_incidents_open_group ON serve_incidents (group_key)
-        WHERE state <> 'done'""",
-    "CREATE INDEX IF NOT EXISTS serve_incidents_state ON serve_incidents (state, namespace, created_at)",
-    """CREATE TABLE IF NOT EXISTS serve_alerts (
-        incident_id TEXT NOT NULL, fingerprint TEXT NOT NULL, status TEXT NOT NULL, alert TEXT NOT NULL,
-        received INTEGER NOT NULL, updated_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (incident_id, fingerprint))""",
-    "CREATE INDEX IF NOT EXISTS serve_alerts_fingerprint ON serve_alerts (fingerprint)",
-    """CREATE TABLE IF NOT EXISTS serve_events (
-        seq {serial}, incident_id TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS serve_events_incident ON serve_events (incident_id, seq)",
-    """CREATE TABLE IF NOT EXISTS serve_namespaces (
-        namespace TEXT PRIMARY KEY, holder TEXT, lease_until DOUBLE PRECISION)""",
-    """CREATE TABLE IF NOT EXISTS serve_notifications (
-        incident_id TEXT NOT NULL, event TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
-        PRIMARY KEY (incident_id, event))""",
-]
-SERIAL = {False: "INTEGER PRIMARY KEY", True: "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"}  # event order
 INCIDENT_COLUMNS = ("id", "group_key", "namespace", "receiver", "state", "outcome", "error", "pending", "resume",
                     "holder", "lease_until", "runs", "created_at", "updated_at", "finished_at")
 CLAIM_CANDIDATES = 20  # namespaces looked at per claim: bounded work per call
-BATCH_MAX = 500  # payloads per group commit
-
-
-@dataclass
-class Accepted:
-    """What one payload did: the incident it created or updated (None: resolved alerts of nothing open)."""
-
-    incident_id: str | None
-    created: bool
-    firing: int
-    resolved: int
-
-
-class _Pending:
-    """A payload waiting for its batch's commit."""
-
-    def __init__(self, payload: WebhookPayload, namespace: str) -> None:
-        self.payload, self.namespace = payload, namespace
-        self.done = False
-        self.result: Accepted | None = None
-        self.error: Exception | None = None
 
 
 @dataclass
@@ -90,9 +46,6 @@ class Claim:
     runs: int
 
 
-Query = Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]
-
-
 class IntakeStore:
     """The serve tables in a SQLite file or a PostgreSQL database.
 
@@ -104,144 +57,49 @@ class IntakeStore:
     def __init__(self, db: str, clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.clock = clock
-        self.postgres = db.startswith(("postgres://", "postgresql://"))
-        self._lock = threading.Lock()
-        self._batch_lock = threading.Lock()
-        self._pending_lock = threading.Lock()
-        self._pending: list[_Pending] = []
-        if self.postgres:
-            from psycopg_pool import ConnectionPool
-
-            self._pool = ConnectionPool(db, min_size=1, max_size=8, kwargs={"autocommit": True}, open=True)
-        else:
-            path = db if db == ":memory:" else str(Path(db).expanduser())
-            if db != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")  # an accepted payload survives a power cut
-        with self._tx() as q:
-            for stmt in SCHEMA:
-                q(stmt.replace("{serial}", SERIAL[self.postgres]), ())
+        self._db = Database(db)
+        self.postgres = self._db.postgres
+        self._tx = self._db.tx
+        self._writer: GroupWriter | None = None
+        self._writer_lock = threading.Lock()
 
     def close(self) -> None:
-        if self.postgres:
-            self._pool.close()
-        else:
-            self._conn.close()
-
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[Query]:
-        """One database transaction; yields ``q(sql, params) -> rows`` (SQL written with ``?``)."""
-        if self.postgres:
-            with self._pool.connection() as conn, conn.transaction():
-                def pq(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-                    cur = conn.execute(sql.replace("?", "%s"), params)
-                    return cur.fetchall() if cur.description else []
-                yield pq
-            return
-        with self._lock:
-            lite = self._conn
-            lite.execute("BEGIN IMMEDIATE")  # writers queue here, not at COMMIT (also across processes)
-            try:
-                def sq(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-                    return lite.execute(sql, params).fetchall()
-                yield sq
-            except BaseException:
-                lite.execute("ROLLBACK")
-                raise
-            lite.execute("COMMIT")
+        """Commit what is queued, then close the database; later payloads are refused."""
+        with self._writer_lock:
+            self._writer = self._writer or GroupWriter(self.commit_group, start=False)
+        self._writer.close()
+        self._db.close()
 
     @staticmethod
-    def _event(q: Query, incident_id: str, at: float, kind: str, detail: dict[str, Any]) -> None:
+    def _event(q: Tx, incident_id: str, at: float, kind: str, detail: dict[str, Any]) -> None:
         q("INSERT INTO serve_events (incident_id, at, kind, detail) VALUES (?, ?, ?, ?)",
           (incident_id, at, kind, json.dumps(detail, sort_keys=True)))
 
     # --- intake -------------------------------------------------------------------------------
-    def accept(self, payload: WebhookPayload, default_namespace: str) -> Accepted:
-        """Record one webhook payload: update the group's open incident, or open one if anything fires.
+    def submit(self, payload: WebhookPayload, default_namespace: str) -> Future[Accepted]:
+        """Hand a payload to the writer thread; the future resolves once its transaction has committed.
 
-        A group with an open incident (same ``groupKey``, or an alert fingerprint already in an open
-        incident) updates it; resolved alerts are recorded on it. Resolved alerts of a group with no open
-        incident are recorded on its latest closed one, if any, and open nothing.
-
-        Returns once the payload is committed. Payloads arriving together are committed together (group
-        commit): whichever caller gets the batch lock writes every pending payload in one transaction,
-        one savepoint each, so one durable flush serves them all and one bad payload spoils none.
+        The group's open incident (same ``groupKey``, or one already holding an alert fingerprint) is
+        updated, or one is opened if anything fires (see ``intake``). The future holds the error instead
+        when the database refused the payload: then nothing of it is stored.
         """
-        item = _Pending(payload, default_namespace)
-        with self._pending_lock:
-            self._pending.append(item)
-        with self._batch_lock:
-            if not item.done:  # nobody took it yet: lead a batch (it includes this payload)
-                with self._pending_lock:
-                    batch, self._pending = self._pending[:BATCH_MAX], self._pending[BATCH_MAX:]
-                self._commit(batch)
-        if item.error is not None:
-            raise item.error
-        assert item.result is not None
-        return item.result
+        with self._writer_lock:  # started on first use: stores that only claim or read need no thread
+            if self._writer is None:
+                self._writer = GroupWriter(self.commit_group)
+        return self._writer.submit(payload, default_namespace)
 
-    def _commit(self, batch: list[_Pending]) -> None:
+    def accept(self, payload: WebhookPayload, default_namespace: str) -> Accepted:
+        """``submit`` and wait for the commit (for callers on a thread of their own)."""
+        return self.submit(payload, default_namespace).result()
+
+    def commit_group(self, items: list[tuple[WebhookPayload, str]]) -> list[Accepted | Exception]:
+        """Write a group in one transaction; if that fails, write it again one savepoint per payload."""
         try:
+            with self._tx(pipelined=True) as q:
+                return list(record_batch(q, items, self.clock()))
+        except Exception:
             with self._tx() as q:
-                for n, item in enumerate(batch):
-                    for attempt in range(2):  # another process may open the same group first: then update it
-                        q(f"SAVEPOINT p{n}", ())
-                        try:
-                            item.result = self._accept(q, item.payload, item.namespace)
-                        except Exception as exc:
-                            q(f"ROLLBACK TO SAVEPOINT p{n}", ())
-                            item.error = exc
-                            if attempt or not _unique_violation(exc):
-                                break
-                            item.error = None
-                        else:
-                            break
-                        finally:
-                            q(f"RELEASE SAVEPOINT p{n}", ())
-        except Exception as exc:  # the commit itself failed: nothing of the batch is stored
-            for item in batch:
-                item.result, item.error = None, item.error or exc
-        for item in batch:
-            item.done = True
-
-    def _accept(self, q: Query, payload: WebhookPayload, default_namespace: str) -> Accepted:
-        now = self.clock()
-        fps = [a.fingerprint for a in payload.alerts]
-        firing = sum(a.status == "firing" for a in payload.alerts)
-        rows = q("SELECT id FROM serve_incidents WHERE group_key = ? AND state <> 'done'", (payload.groupKey,))
-        if not rows:
-            marks = ", ".join("?" for _ in fps)
-            rows = q(f"SELECT i.id FROM serve_alerts a JOIN serve_incidents i ON i.id = a.incident_id "
-                     f"WHERE a.fingerprint IN ({marks}) AND i.state <> 'done' ORDER BY i.created_at LIMIT 1",
-                     tuple(fps))
-        created = False
-        if rows:
-            incident_id = rows[0][0]
-        elif firing:
-            incident_id, created = new_incident_id(), True
-            ns = payload.namespace(default_namespace)
-            q("INSERT INTO serve_incidents (id, group_key, namespace, receiver, state, created_at, updated_at) "
-              "VALUES (?, ?, ?, ?, 'queued', ?, ?)", (incident_id, payload.groupKey, ns, payload.receiver, now, now))
-            q("INSERT INTO serve_namespaces (namespace) VALUES (?) ON CONFLICT (namespace) DO NOTHING", (ns,))
-        else:
-            rows = q("SELECT id FROM serve_incidents WHERE group_key = ? ORDER BY created_at DESC LIMIT 1",
-                     (payload.groupKey,))
-            if not rows:
-                return Accepted(None, False, 0, len(fps))
-            incident_id = rows[0][0]
-        for a in payload.alerts:
-            body = json.dumps(a.model_dump(), sort_keys=True)
-            q("INSERT INTO serve_alerts (incident_id, fingerprint, status, alert, received, updated_at) "
-              "VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (incident_id, fingerprint) DO UPDATE SET "
-              "status = excluded.status, alert = excluded.alert, received = serve_alerts.received + 1, "
-              "updated_at = excluded.updated_at", (incident_id, a.fingerprint, a.status, body, now))
-        q("UPDATE serve_incidents SET updated_at = ? WHERE id = ?", (now, incident_id))
-        self._event(q, incident_id, now, "created" if created else "updated",
-                    {"group_key": payload.groupKey, "firing": firing, "resolved": len(fps) - firing,
-                     "alerts": sorted({a.name for a in payload.alerts})})
-        return Accepted(incident_id, created, firing, len(fps) - firing)
+                return record_each(q, items, self.clock(), _unique_violation)
 
     # --- workers ------------------------------------------------------------------------------
     def claim(self, holder: str, lease_s: float) -> Claim | None:
@@ -285,7 +143,7 @@ class IntakeStore:
               (now + lease_s, claim.namespace, holder))
         return bool(rows)
 
-    def _release(self, q: Query, claim: Claim, holder: str) -> None:
+    def _release(self, q: Tx, claim: Claim, holder: str) -> None:
         q("UPDATE serve_namespaces SET holder = NULL, lease_until = NULL WHERE namespace = ? AND holder = ?",
           (claim.namespace, holder))
 
