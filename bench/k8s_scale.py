@@ -19,10 +19,10 @@ hotel-reservation app is deployed into ``scale-faulty`` (the agent runs its traf
 ``revoke_db_role`` is injected on ``mongodb-geo`` with ``agent.inject_fault`` (geo then crash-loops).
 STRATUS's Detection and Diagnosis nodes, the real graph's, compiled to stop after ``diagnose``
 (``interrupt_after``), run ``--diagnoses`` times through ``invoke_graph`` with a ``KubeCluster`` (admin
-kubeconfig) whose telemetry is the twin's Prometheus API (``serve_prometheus`` under the agent's lock),
+kubeconfig) whose telemetry is the twin's Prometheus API (``serve_prometheus``; queries hold the TSDB's lock),
 in a child process so its time and peak RSS are STRATUS's alone: once on the idle cluster (only the
-app's pods) and once in round 0 with the 2,000 pods Ready. ``--profile FILE`` writes a cProfile of the
-first run at scale. The alerts are the twin's firing ones for the namespace, else one
+app's pods) and once in round 0 with the 2,000 pods Ready. ``--profile FILE`` writes a cProfile of each
+run at scale (``FILE.0``, ``FILE.1``, ...). The alerts are the twin's firing ones for the namespace, else one
 ``KubeDeploymentReplicasMismatch`` for geo.
 Prints one JSON summary with the medians over rounds. The time is dominated by the real controllers'
 client rate limits (the ReplicaSet controller creates pods at about 20 per second) on a shared machine.
@@ -148,7 +148,7 @@ def diagnose_child(kubeconfig: str, prometheus: str, repeats: int, profile: str 
         return wire().compile(checkpointer=checkpointer, interrupt_after=["diagnose"])
     times, result = [], None
     for i in range(repeats):
-        prof = cProfile.Profile() if profile and i == 0 else None
+        prof = cProfile.Profile() if profile else None
         t0 = time.perf_counter()
         if prof:
             prof.enable()
@@ -156,7 +156,7 @@ def diagnose_child(kubeconfig: str, prometheus: str, repeats: int, profile: str 
                               build=until_diagnosis)
         if prof:
             prof.disable()
-            prof.dump_stats(str(profile))
+            prof.dump_stats(f"{profile}.{i}")
         times.append(time.perf_counter() - t0)
     assert result is not None
     top = result.hypotheses[0] if result.hypotheses else {}
@@ -229,7 +229,7 @@ def main() -> None:
     ap.add_argument("--hold", type=float, default=60.0, help="seconds to watch the pods stay Ready (round 0)")
     ap.add_argument("--timeout", type=float, default=900.0, help="per phase")
     ap.add_argument("--diagnoses", type=int, default=5, help="STRATUS diagnosis runs, idle and at scale (0: none)")
-    ap.add_argument("--profile", help="write a cProfile of the first diagnosis at scale to this file")
+    ap.add_argument("--profile", help="write a cProfile of each diagnosis at scale to FILE.0, FILE.1, ...")
     if sys.argv[1:2] == ["--diagnose-child"]:
         kubeconfig, prometheus, repeats, *profile = sys.argv[2:]
         return diagnose_child(kubeconfig, prometheus, int(repeats), profile[0] if profile else None)
