@@ -22,7 +22,7 @@ STRATUS's Detection and Diagnosis nodes, the real graph's, compiled to stop afte
 kubeconfig) whose telemetry is the twin's Prometheus API (``serve_prometheus``; queries hold the TSDB's lock),
 in a child process so its time and peak RSS are STRATUS's alone: once on the idle cluster (only the
 app's pods) and once in round 0 with the 2,000 pods Ready. ``--profile FILE`` writes a cProfile of each
-run at scale (``FILE.0``, ``FILE.1``, ...). The alerts are the twin's firing ones for the namespace, else one
+run at scale (``FILE.0``, ``FILE.1``, ...); ``load_average_1m`` is the machine's before and after. The alerts are the twin's firing ones for the namespace, else one
 ``KubeDeploymentReplicasMismatch`` for geo.
 Prints one JSON summary with the medians over rounds. The time is dominated by the real controllers'
 client rate limits (the ReplicaSet controller creates pods at about 20 per second) on a shared machine.
@@ -34,6 +34,7 @@ import argparse
 import cProfile
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -169,6 +170,7 @@ def diagnose_child(kubeconfig: str, prometheus: str, repeats: int, profile: str 
 def diagnose(kubeconfig: Path, prometheus: str, repeats: int, profile: str | None = None) -> dict[str, Any]:
     """Run ``diagnose_child`` in a fresh interpreter and summarise its timings."""
     cmd = [sys.executable, __file__, "--diagnose-child", str(kubeconfig), prometheus, str(repeats)]
+    load_before = os.getloadavg()[0]
     out = subprocess.run(cmd + ([profile] if profile else []), capture_output=True, text=True, timeout=600,
                          check=False)
     if out.returncode:
@@ -176,7 +178,8 @@ def diagnose(kubeconfig: Path, prometheus: str, repeats: int, profile: str | Non
     got = json.loads(out.stdout.strip().splitlines()[-1])
     times = sorted(got.pop("times_s"))
     return {"runs": len(times), "median_s": round(statistics.median(times), 2),
-            "p95_s": round(times[math.ceil(0.95 * len(times)) - 1], 2), "all_s": [round(t, 2) for t in times], **got}
+            "p95_s": round(times[math.ceil(0.95 * len(times)) - 1], 2), "all_s": [round(t, 2) for t in times],
+            "load_average_1m": [round(load_before, 1), round(os.getloadavg()[0], 1)], **got}
 
 
 def one_round(r: int, args: argparse.Namespace, agent: KubeletAgent, core: Any, apps: Any,
