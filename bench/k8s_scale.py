@@ -19,10 +19,10 @@ hotel-reservation app is deployed into ``scale-faulty`` (the agent runs its traf
 ``revoke_db_role`` is injected on ``mongodb-geo`` with ``agent.inject_fault`` (geo then crash-loops).
 STRATUS's Detection and Diagnosis nodes, the real graph's, compiled to stop after ``diagnose``
 (``interrupt_after``), run ``--diagnoses`` times through ``invoke_graph`` with a ``KubeCluster`` (admin
-kubeconfig) whose telemetry is the twin's Prometheus API (``serve_prometheus`` under the agent's lock),
+kubeconfig) whose telemetry is the twin's Prometheus API (``serve_prometheus``; queries hold the TSDB's lock),
 in a child process so its time and peak RSS are STRATUS's alone: once on the idle cluster (only the
-app's pods) and once in round 0 with the 2,000 pods Ready. ``--profile FILE`` writes a cProfile of the
-first run at scale. The alerts are the twin's firing ones for the namespace, else one
+app's pods) and once in round 0 with the 2,000 pods Ready. ``--profile FILE`` writes a cProfile of each
+run at scale (``FILE.0``, ``FILE.1``, ...); ``load_average_1m`` is the machine's before and after. The alerts are the twin's firing ones for the namespace, else one
 ``KubeDeploymentReplicasMismatch`` for geo.
 Prints one JSON summary with the medians over rounds. The time is dominated by the real controllers'
 client rate limits (the ReplicaSet controller creates pods at about 20 per second) on a shared machine.
@@ -34,6 +34,7 @@ import argparse
 import cProfile
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -148,7 +149,7 @@ def diagnose_child(kubeconfig: str, prometheus: str, repeats: int, profile: str 
         return wire().compile(checkpointer=checkpointer, interrupt_after=["diagnose"])
     times, result = [], None
     for i in range(repeats):
-        prof = cProfile.Profile() if profile and i == 0 else None
+        prof = cProfile.Profile() if profile else None
         t0 = time.perf_counter()
         if prof:
             prof.enable()
@@ -156,7 +157,7 @@ def diagnose_child(kubeconfig: str, prometheus: str, repeats: int, profile: str 
                               build=until_diagnosis)
         if prof:
             prof.disable()
-            prof.dump_stats(str(profile))
+            prof.dump_stats(f"{profile}.{i}")
         times.append(time.perf_counter() - t0)
     assert result is not None
     top = result.hypotheses[0] if result.hypotheses else {}
@@ -169,6 +170,7 @@ def diagnose_child(kubeconfig: str, prometheus: str, repeats: int, profile: str 
 def diagnose(kubeconfig: Path, prometheus: str, repeats: int, profile: str | None = None) -> dict[str, Any]:
     """Run ``diagnose_child`` in a fresh interpreter and summarise its timings."""
     cmd = [sys.executable, __file__, "--diagnose-child", str(kubeconfig), prometheus, str(repeats)]
+    load_before = os.getloadavg()[0]
     out = subprocess.run(cmd + ([profile] if profile else []), capture_output=True, text=True, timeout=600,
                          check=False)
     if out.returncode:
@@ -176,7 +178,8 @@ def diagnose(kubeconfig: Path, prometheus: str, repeats: int, profile: str | Non
     got = json.loads(out.stdout.strip().splitlines()[-1])
     times = sorted(got.pop("times_s"))
     return {"runs": len(times), "median_s": round(statistics.median(times), 2),
-            "p95_s": round(times[math.ceil(0.95 * len(times)) - 1], 2), "all_s": [round(t, 2) for t in times], **got}
+            "p95_s": round(times[math.ceil(0.95 * len(times)) - 1], 2), "all_s": [round(t, 2) for t in times],
+            "load_average_1m": [round(load_before, 1), round(os.getloadavg()[0], 1)], **got}
 
 
 def one_round(r: int, args: argparse.Namespace, agent: KubeletAgent, core: Any, apps: Any,
@@ -229,7 +232,7 @@ def main() -> None:
     ap.add_argument("--hold", type=float, default=60.0, help="seconds to watch the pods stay Ready (round 0)")
     ap.add_argument("--timeout", type=float, default=900.0, help="per phase")
     ap.add_argument("--diagnoses", type=int, default=5, help="STRATUS diagnosis runs, idle and at scale (0: none)")
-    ap.add_argument("--profile", help="write a cProfile of the first diagnosis at scale to this file")
+    ap.add_argument("--profile", help="write a cProfile of each diagnosis at scale to FILE.0, FILE.1, ...")
     if sys.argv[1:2] == ["--diagnose-child"]:
         kubeconfig, prometheus, repeats, *profile = sys.argv[2:]
         return diagnose_child(kubeconfig, prometheus, int(repeats), profile[0] if profile else None)

@@ -34,7 +34,7 @@ from stratus.cluster.kinds import KINDS
 from stratus.cluster.kubeapi import KubeApi, NotServed, api_client
 from stratus.cluster.mutate import clean_manifest, mutate, previous_revision_template
 from stratus.cluster.promhttp import PrometheusHTTP
-from stratus.cluster.rollback import REVISION_KINDS, undo_target
+from stratus.cluster.rollback import REVISION_KINDS, skipped_rollback, undo_target
 
 LOCK_NAME = "stratus-tnr-lock"
 FIELD_MANAGER = "stratus"
@@ -206,6 +206,8 @@ class KubeCluster:
         if a.verb == "rollout_undo" and a.kind in REVISION_KINDS:
             return self._undo_to_controller_revision(a, ns, dr, suffix)
         changed = self._read_modify_write(a, ns, dr)
+        if a.verb == "rollout_undo" and not changed:  # the revision's template is the live one
+            return f"deployment.apps/{a.name} {skipped_rollback(a.params.get('to_revision') or 0)}{suffix}", False
         if a.verb == "rollout_undo":
             return f"deployment.apps/{a.name} rolled back{suffix}", True
         return f"{a.kind.lower()}/{a.name} {'patched' if changed else 'unchanged'}{suffix}", changed

@@ -4,13 +4,17 @@
 the dynamic client and returns plain manifest dicts. It turns the API server's refusals into the
 protocol's errors (404 ``NotFound``, 409 ``Conflict``, 401/403 a ``ClusterError`` that names the
 missing permission, 422 the server's validation message) and retries what is worth retrying: 429,
-5xx and dropped connections, with exponential back-off (tenacity).
+5xx and dropped connections, with exponential back-off (tenacity). A kind the server does not serve
+(Chaos Mesh's without its CRDs) is remembered for ``NOT_SERVED_TTL_S``, and so is its whole API group when
+the server has none of it: each miss makes the dynamic client re-read every group's discovery document,
+seconds on a busy server, and the analyzers ask for every Chaos Mesh kind at each pass.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 import urllib3
@@ -26,6 +30,7 @@ from stratus.cluster.base import ClusterError, Conflict, NotFound
 from stratus.cluster.kinds import KINDS
 
 RETRY_ATTEMPTS = 5
+NOT_SERVED_TTL_S = 60.0
 # Kinds KubeCluster reads for itself but no action names (so they stay out of the kubectl vocabulary).
 _READ_KINDS = {"Event": {"group": "", "namespaced": True}, "EndpointSlice": {"group": "discovery.k8s.io", "namespaced": True},
                "ControllerRevision": {"group": "apps", "namespaced": True}}  # rollout undo of StatefulSets, DaemonSets
@@ -89,6 +94,10 @@ def translate(exc: ApiException | DynamicApiError, method: str, resource: str, n
     return ClusterError(msg)
 
 
+def _as_parsed(_client: Any, data: Any) -> Any:
+    return data
+
+
 class KubeApi:
     """Dict-in, dict-out requests by kind name, with discovery, error translation and retries."""
 
@@ -97,6 +106,7 @@ class KubeApi:
         self.core = k8s.CoreV1Api(client)
         self._dyn: DynamicClient | None = None
         self._resources: dict[str, Any] = {}
+        self._missing: dict[str, float] = {}  # kind, or "group/<name>", -> when found not served (monotonic)
 
     @property
     def dyn(self) -> DynamicClient:
@@ -121,13 +131,20 @@ class KubeApi:
             if known is None:
                 raise ClusterError(f"unknown kind {kind!r}: STRATUS knows {', '.join(sorted(KINDS))}")
             group = known["group"]
+            missing = NotServed(f"the server does not serve {kind} (group {group or 'core'})")
+            now = time.monotonic()
+            if any(now - self._missing.get(k, -NOT_SERVED_TTL_S) < NOT_SERVED_TTL_S for k in (kind, f"group/{group}")):
+                raise missing
             try:
                 found = self._discover(lambda: self.dyn.resources.search(kind=kind, group=group))
             except ResourceNotFoundError:
                 found = []
             hits = [r for r in found if not isinstance(r, ResourceList)]
             if not hits:
-                raise NotServed(f"the server does not serve {kind} (group {group or 'core'})")
+                self._missing[kind] = now
+                if group and group not in self._discover(lambda: self.dyn.resources.api_groups):
+                    self._missing[f"group/{group}"] = now
+                raise missing
             self._resources[kind] = next((r for r in hits if r.preferred), hits[0])
         return self._resources[kind]
 
@@ -142,6 +159,9 @@ class KubeApi:
         """One request; ``method`` is GET, LIST, POST, PUT, PATCH or DELETE (LIST: GET on the collection)."""
         r = self.resource(kind)
         ns = namespace if r.namespaced else None
+        # the parsed JSON as it is: the client's default wraps it in ResourceInstance, which to_dict()
+        # then rebuilds, two walks of every field (most of the client's time on a list of Nodes or Events)
+        params["serializer"] = _as_parsed
         try:
             if method in ("GET", "LIST"):
                 out = self.dyn.get(r, name=name, namespace=ns, **params)

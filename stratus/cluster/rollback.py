@@ -72,8 +72,14 @@ def undo_target(workload: dict[str, Any], revisions: list[dict[str, Any]],
         if target is None:
             raise ClusterError(f"unable to find specified revision {to_revision} in history")
     if _drop_nulls(target.get("data")) == _drop_nulls(revision_data(workload)):
-        return None, f"skipped rollback (current template already matches revision {target.get('revision')})"
+        return None, skipped_rollback(target.get("revision"))
     return target, ""
+
+
+def skipped_rollback(revision: Any) -> str:
+    """kubectl's words when the revision to restore is the live template (a Deployment's names the
+    ``--to-revision`` asked for, 0 when none was, as kubectl's DeploymentRollbacker does)."""
+    return f"skipped rollback (current template already matches revision {revision})"
 
 
 def restored(workload: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:

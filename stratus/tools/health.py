@@ -16,7 +16,9 @@ from __future__ import annotations
 import math
 import re
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 from stratus.cluster.base import Cluster
@@ -76,31 +78,37 @@ class _Score:
 
 
 def _score(cluster: Cluster, ctx: Context, namespace: str, at: float, window_s: float) -> _Score:
-    """H alone: the queries ``measure`` makes for it and nothing more (``noise_eps`` needs only H)."""
+    """H alone at ``at``: the queries ``measure`` makes for it and nothing more."""
+    return _score_from(lambda q: _scalar(cluster.query(q, at)), ctx, namespace, window_s)
+
+
+def _score_from(value: Callable[[str], float | None], ctx: Context, namespace: str, window_s: float) -> _Score:
+    """H from ``value`` (a PromQL expression's scalar at the instant scored; ``noise_eps`` answers it
+    from range queries)."""
     w = _window(window_s)
     ns = f'namespace="{namespace}"'
     clients = "|".join(ctx.client_services)
     entries = "|".join(ctx.entry_services)
     calls = "traces_span_metrics_calls_total"
     client_sel = f'{ns}, service_name=~"{clients}", span_kind="SPAN_KIND_CLIENT"'
-    total = _scalar(cluster.query(f"sum(rate({calls}{{{client_sel}}}[{w}]))", at))
+    total = value(f"sum(rate({calls}{{{client_sel}}}[{w}]))")
     entry_sel = client_sel
     if not total:
         entry_sel = f'{ns}, service_name=~"{entries}", span_kind="SPAN_KIND_SERVER"'
-        total = _scalar(cluster.query(f"sum(rate({calls}{{{entry_sel}}}[{w}]))", at))
+        total = value(f"sum(rate({calls}{{{entry_sel}}}[{w}]))")
     if total:
-        errs = _scalar(cluster.query(
-            f'sum(rate({calls}{{{entry_sel}, status_code="STATUS_CODE_ERROR"}}[{w}]))', at)) or 0.0
+        errs = value(
+            f'sum(rate({calls}{{{entry_sel}, status_code="STATUS_CODE_ERROR"}}[{w}]))') or 0.0
         availability = max(0.0, 1.0 - errs / total)
     else:
         availability = 0.0
     server = f'{ns}, span_kind="SPAN_KIND_SERVER"'
-    s_total = _scalar(cluster.query(f"sum(rate({calls}{{{server}}}[{w}]))", at)) or 0.0
-    s_err = _scalar(cluster.query(f'sum(rate({calls}{{{server}, status_code="STATUS_CODE_ERROR"}}[{w}]))', at))
+    s_total = value(f"sum(rate({calls}{{{server}}}[{w}]))") or 0.0
+    s_err = value(f'sum(rate({calls}{{{server}, status_code="STATUS_CODE_ERROR"}}[{w}]))')
     error_ratio = (s_err or 0.0) / s_total if s_total else (0.0 if total else 1.0)
-    p99 = _scalar(cluster.query(
+    p99 = value(
         f"histogram_quantile(0.99, sum by (le) (rate(traces_span_metrics_duration_milliseconds_bucket"
-        f"{{{entry_sel}}}[{w}])))", at))
+        f"{{{entry_sel}}}[{w}])))")
     slo = ctx.latency_slo_ms
     latency_norm = 0.0 if p99 is None else min(1.0, max(0.0, (p99 - slo) / (3 * slo)))
     if not total:
@@ -188,20 +196,43 @@ def with_current_h(report: HealthReport, cluster: Cluster, ctx: Context, namespa
     return report.model_copy(update={k: getattr(current, k) for k in H_FIELDS})
 
 
+class _Sampled:
+    """Scalars of PromQL expressions at ``n`` instants ``step`` apart from ``start``: one range query per
+    expression instead of one instant query per expression and instant (the same values: a range query
+    is the instant query evaluated at each step)."""
+
+    def __init__(self, cluster: Cluster, start: float, step: float, n: int) -> None:
+        self.cluster, self.start, self.step, self.n = cluster, start, step, n
+        self._got: dict[str, list[float | None]] = {}
+
+    def at(self, i: int, expr: str) -> float | None:
+        """``expr``'s scalar at the ``i``-th instant (None when empty there), as ``_scalar`` reads it."""
+        got = self._got.get(expr)
+        if got is None:
+            data = self.cluster.query_range(expr, self.start, self.start + (self.n - 1) * self.step, self.step)
+            vals: list[list[float]] = [[] for _ in range(self.n)]
+            for row in data.get("result") or []:
+                for t, v in row.get("values") or []:
+                    k = round((float(t) - self.start) / self.step)
+                    if 0 <= k < self.n and not math.isnan(float(v)):
+                        vals[k].append(float(v))
+            got = self._got[expr] = [sum(v) if v else None for v in vals]
+        return got[i]
+
+
 def noise_eps(cluster: Cluster, ctx: Context, namespace: str, end: float | None = None) -> float:
     """TNR tolerance: max(eps_floor, 3 sigma of H over the baseline window), capped at ``eps_cap``.
 
     The window before detection usually contains the fault's onset, a level shift that is not noise.
     sigma is therefore estimated from successive differences with the median absolute deviation
-    (sigma = 1.4826 * median|dH| / sqrt(2)), which one or two jumps cannot inflate."""
+    (sigma = 1.4826 * median|dH| / sqrt(2)), which one or two jumps cannot inflate. H is sampled every
+    ``step`` with a handful of range queries (a remote Prometheus answers each in one round trip)."""
     end = cluster.now() if end is None else end
     step = max(15.0, ctx.baseline_s / 8)
-    values = []
-    t = end - ctx.baseline_s
-    while t <= end + 1e-6:
-        # H alone: U's queries and the alert list would be fetched and dropped at every point
-        values.append(round(_score(cluster, ctx, namespace, t, ctx.window_s).H, 5))
-        t += step
+    n = math.floor((ctx.baseline_s + 1e-6) / step) + 1
+    sampled = _Sampled(cluster, end - ctx.baseline_s, step, n)
+    # H alone: U's queries and the alert list are not needed for the noise
+    values = [round(_score_from(partial(sampled.at, i), ctx, namespace, ctx.window_s).H, 5) for i in range(n)]
     diffs = [abs(b - a) for a, b in zip(values, values[1:])]
     sigma = 1.4826 * statistics.median(diffs) / math.sqrt(2) if diffs else 0.0
     return round(min(ctx.eps_cap, max(ctx.eps_floor, 3 * sigma)), 5)

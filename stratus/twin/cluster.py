@@ -14,7 +14,7 @@ from typing import Any
 from stratus.cluster.actions import Action, ActionResult
 from stratus.cluster.base import ClusterError, Conflict, NotFound, Ref, omitted_marker
 from stratus.cluster.mutate import clean_manifest, mutate, previous_revision_template
-from stratus.cluster.rollback import REVISION_KINDS, restored, undo_target
+from stratus.cluster.rollback import REVISION_KINDS, restored, skipped_rollback, undo_target
 from stratus.twin.prom.query import evaluate, evaluate_range
 from stratus.twin.world import World
 
@@ -169,6 +169,8 @@ class TwinCluster:
         if a.verb == "rollout_undo":
             d = store.get("Deployment", a.name, ns)
             tmpl = previous_revision_template(d, store.list("ReplicaSet", ns), a.params.get("to_revision"))
+            if tmpl == d["spec"]["template"]:
+                return f"deployment.apps/{a.name} {skipped_rollback(a.params.get('to_revision') or 0)}{suffix}", False
             new = copy.deepcopy(d)
             new["spec"]["template"] = tmpl
             if not dry_run:

@@ -16,11 +16,15 @@ A deliberately small subset of the Prometheus TSDB model:
   time, and series with nothing left are removed, so memory stays flat over long simulations.
 * Index: metric name -> {label key -> series}. Every change to a name's series set bumps a per-name
   generation counter that the PromQL evaluator uses to cache selector results.
+* Concurrency: writes hold :attr:`TSDB.lock` (reentrant), and readers in other threads (the HTTP API)
+  hold it too, so a query never sees half a scrape; the lock covers the store alone, not the simulation
+  that produces the samples, so queries do not wait for a simulation step.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
@@ -173,10 +177,21 @@ class TSDB:
 
         new = self.__class__.__new__(self.__class__)
         memo[id(self)] = new
-        for k, v in self.__dict__.items():
+        for k, v in self.__getstate__().items():
             setattr(new, k, _copy.deepcopy(v, memo))
         new.uid = next(_db_ids)
+        new.lock = threading.RLock()
         return new
+
+    def __getstate__(self) -> dict:
+        """Worlds are copied and pickled (what-if runs, checkpoints): the lock is not state."""
+        state = self.__dict__.copy()
+        del state["lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.lock = threading.RLock()
 
     def __init__(self, retention_s: float = 1800.0, trim_interval_s: float | None = None):
         self.retention_s = float(retention_s)
@@ -184,6 +199,7 @@ class TSDB:
             float(trim_interval_s) if trim_interval_s is not None else max(15.0, min(60.0, retention_s / 20))
         )
         self.uid = next(_db_ids)
+        self.lock = threading.RLock()
         # name -> {label key (sorted (k, v) pairs without __name__) -> Series}
         self._by_name: dict[str, dict[tuple, Series]] = {}
         # name -> generation counter (bumped when the series set of that name changes)
@@ -232,10 +248,11 @@ class TSDB:
 
     def add(self, name: str, labels: Mapping[str, str], value: float, t: float) -> None:
         """Append one sample (no staleness tracking: the series simply ages out of the 5m lookback)."""
-        s = self._series(name, labels)
-        if not s.append(float(t), float(value)):
-            self.rejected += 1
-        self._advance(t)
+        with self.lock:
+            s = self._series(name, labels)
+            if not s.append(float(t), float(value)):
+                self.rejected += 1
+            self._advance(t)
 
     def add_many(
         self, samples: Iterable[tuple[str, Mapping[str, str], float]], t: float, target: str = ""
@@ -245,7 +262,10 @@ class TSDB:
         Series written by the previous scrape of the same target but absent now get a staleness marker.
         Call once per target per scrape interval (the twin may use one target for everything).
         """
-        t = float(t)
+        with self.lock:
+            return self._add_many(samples, float(t), target)
+
+    def _add_many(self, samples: Iterable[tuple[str, Mapping[str, str], float]], t: float, target: str) -> int:
         seen: set[Series] = set()
         seen_add = seen.add
         by_name = self._by_name
@@ -288,12 +308,14 @@ class TSDB:
         if self._last_trim is None:
             self._last_trim = t
         elif t - self._last_trim >= self.trim_interval_s:
-            self.trim(t)
+            self._trim(t)
 
     def trim(self, now: float | None = None) -> None:
         """Drop samples older than ``now - retention_s`` and series left without samples."""
-        if now is None:
-            now = self.max_time if self.max_time is not None else 0.0
+        with self.lock:
+            self._trim((self.max_time or 0.0) if now is None else now)
+
+    def _trim(self, now: float) -> None:
         self._last_trim = now
         self.version += 1
         cutoff = now - self.retention_s

@@ -217,6 +217,12 @@ def test_rollout_undo_reuses_the_old_replicaset_with_a_new_revision(backend: Bac
     assert backend.act("rollout_undo", "Deployment", "web", to_revision=3).ok  # by number: back to nginx:1.27
     assert c.get("Deployment", "web", ns)["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
     backend.eventually(lambda: _revisions(backend) == {"nginx:1.27": "5", "nginx:bad": "4"}, "revision 5")
+    # undoing to the live template changes nothing, in kubectl's words (the revision asked for; 0 when none)
+    res = backend.act("rollout_undo", "Deployment", "web", to_revision=5)
+    assert res.ok and not res.changed, res.message
+    assert res.message == "deployment.apps/web skipped rollback (current template already matches revision 5)"
+    assert c.get("Deployment", "web", ns)["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
+    assert _revisions(backend) == {"nginx:1.27": "5", "nginx:bad": "4"}
 
 
 def test_strategic_merge_of_service_ports_is_by_port(backend: Backend) -> None:

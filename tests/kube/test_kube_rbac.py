@@ -181,6 +181,26 @@ def test_reads_lock_and_undo_work_with_the_service_account(stratus_sa: KubeClust
     assert [c["metadata"]["name"] for c in kube.list("ConfigMap") if c["metadata"]["name"] == "made"] == []
 
 
+def test_the_analyzers_reads_are_granted(stratus_sa: KubeCluster, kube: KubeCluster, admin: DynamicClient) -> None:
+    """EndpointSlices, PodDisruptionBudgets and StorageClasses, which analyzers read, with the account's token."""
+    ns = stratus_sa.namespace
+    create(kube, service("sliced"))
+    create(kube, {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "budget"},
+                  "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "sliced"}}}})
+    storage = k8s.StorageV1Api(admin.client)
+    sc = f"{ns}-slow"
+    storage.create_storage_class({"metadata": {"name": sc}, "provisioner": "kubernetes.io/no-provisioner"})
+    try:
+        slices = eventually(lambda: [s for s in stratus_sa.list("EndpointSlice", namespace=ns)
+                                     if s["metadata"]["labels"].get("kubernetes.io/service-name") == "sliced"],
+                            what="the Service's EndpointSlice, read by the service account")
+        assert slices[0]["addressType"] == "IPv4"
+        assert [p["metadata"]["name"] for p in stratus_sa.list("PodDisruptionBudget", namespace=ns)] == ["budget"]
+        assert sc in {c["metadata"]["name"] for c in stratus_sa.list("StorageClass")}
+    finally:
+        storage.delete_storage_class(sc)
+
+
 @pytest.mark.parametrize("what,expect", [
     ("read a Secret", "missing permission `get` on secrets in namespace {ns}"),
     ("patch a ClusterRole", "missing permission `get` on clusterroles.rbac.authorization.k8s.io (cluster scope)"),

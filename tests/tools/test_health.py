@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+from functools import partial
 from typing import Any
 
 import pytest
 
 from stratus.state import HealthReport
-from stratus.tools.health import Scope, alert_component, component_of_pod, measure, noise_eps, tnr_verdict
+from stratus.tools.health import (
+    Scope,
+    _Sampled,
+    _score,
+    _score_from,
+    alert_component,
+    component_of_pod,
+    measure,
+    noise_eps,
+    tnr_verdict,
+)
 from stratus.twin.faults import inject
 
 NS = "test-hotel-reservation"
@@ -78,6 +90,30 @@ def test_noise_eps_right_after_alerts_fire_stays_small(world: Any, cluster: Any,
     # a harmful change from here (entry point down: H -> about -0.5) must not fit inside the tolerance
     assert h.H - eps > -0.45, f"eps {eps} lets H fall from {h.H} to {h.H - eps} before TNR objects"
     assert eps < 0.05
+
+
+@pytest.mark.parametrize(("clients", "ranges"), [(None, 5), (("no-such-client",), 6)])
+def test_noise_eps_range_samples_equal_instant_scores(world: Any, cluster: Any, ctx: Any, twin_helpers: Any,
+                                                     clients: tuple[str, ...] | None, ranges: int) -> None:
+    """H sampled from one range query per expression is H scored at each instant, over a fault's onset,
+    on both selector paths (the load generator's spans; the entry services' when no client reports)."""
+    if clients:
+        ctx = dataclasses.replace(ctx, client_services=clients)
+    inject(world, "service_target_port", "geo")
+    twin_helpers.advance_until_alerts(world)
+    end, step, n = cluster.now(), 15.0, 9
+    queries: list[str] = []
+
+    class Counting:
+        def query_range(self, *args: Any) -> dict[str, Any]:
+            queries.append(args[0])
+            return cluster.query_range(*args)
+    sampled = _Sampled(Counting(), end - 120, step, n)  # type: ignore[arg-type]
+    got = [_score_from(partial(sampled.at, i), ctx, NS, ctx.window_s) for i in range(n)]
+    want = [_score(cluster, ctx, NS, end - 120 + i * step, ctx.window_s) for i in range(n)]
+    assert got == want
+    assert len(set(h.H for h in got)) > 1  # the onset is inside the window
+    assert len(queries) == len(set(queries)) == ranges
 
 
 def test_pod_and_alert_components() -> None:

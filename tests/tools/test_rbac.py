@@ -65,3 +65,15 @@ def test_stratus_rbac_command_prints_the_manifests() -> None:
     docs = [d for d in yaml.safe_load_all(out.stdout) if d]
     assert [d["kind"] for d in docs] == ["ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"]
     assert docs[1]["metadata"]["namespace"] == "shop"
+
+
+def test_what_the_analyzers_read_is_granted_where_it_lives() -> None:
+    """EndpointSlices and PodDisruptionBudgets in the namespace's Role, StorageClasses in the ClusterRole."""
+    _, role, _, crole, _ = manifests("shop")
+    for verb in ("get", "list", "watch"):
+        assert _granted([role], "discovery.k8s.io", "endpointslices", verb)
+        assert _granted([role], "policy", "poddisruptionbudgets", verb)
+        assert _granted([crole], "storage.k8s.io", "storageclasses", verb)
+    assert resource("PodDisruptionBudget") == ("policy", "poddisruptionbudgets", True)
+    assert resource("StorageClass") == ("storage.k8s.io", "storageclasses", False)
+    assert not _granted([role], "policy", "poddisruptionbudgets", "delete")  # read, never changed

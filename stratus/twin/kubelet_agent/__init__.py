@@ -15,7 +15,8 @@ heartbeat). Writes go through a small thread pool with a bounded wait; every req
 ``stop()`` ends the loop, the heartbeat and the watch.
 
 ``agent.world`` exposes the mirror's ``tsdb``, ``rules``, ``clock.now`` and ``logs`` to the HTTP
-servers built on it; hold ``agent.lock`` while reading them. With ``serve_port`` the agent runs the
+servers built on it; hold ``agent.lock`` while reading the simulation, or only ``world.tsdb.lock`` for the
+telemetry store and the alerts (what the Prometheus API does, so queries never wait for a pass). With ``serve_port`` the agent runs the
 kubelet port (``twin.kubelet_server``: container logs, and ``kubectl exec`` given an ``exec_handler``) on
 loopback and registers its Nodes at that address and port, so the API server's ``kubectl logs`` and
 ``exec`` reach the twin. ``inject_fault`` applies the twin's fault

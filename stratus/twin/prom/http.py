@@ -10,9 +10,11 @@
 * Alertmanager API v2 ``GET /api/v2/alerts`` (``active``, ``silenced``, ``inhibited``, ``filter``).
 * ``GET /metrics``: the source's current telemetry in the text exposition format (:mod:`.exposition`).
 
-Queries default to the source's clock, not the wall clock, so a client sees the twin's "now". Every
-request holds ``lock`` while it reads the source: pass the lock the simulation loop holds while it steps
-the world, so a query never sees half a scrape.
+Queries default to the source's clock, not the wall clock, so a client sees the twin's "now". Requests
+that read the telemetry store and the alerts hold the store's own lock (``source.tsdb.lock``, which
+scrapes and rule evaluations hold), so a query never sees half a scrape yet never waits for a whole
+simulation step; ``/metrics`` reads the simulation itself and holds ``lock``: pass the lock the
+simulation loop holds while it steps the world.
 """
 
 from __future__ import annotations
@@ -169,6 +171,8 @@ ROUTES: dict[str, Callable[[Any, Params], Reply]] = {
     "/-/ready": _text("Prometheus Server is Ready.\n"),
     "/-/healthy": _text("Prometheus Server is Healthy.\n"),
 }
+LIVE_ROUTES = frozenset({"/metrics"})
+"""Routes that read the simulation's current state rather than the telemetry store."""
 POST_ROUTES = frozenset({"/api/v1/query", "/api/v1/query_range", "/api/v1/series", "/api/v1/labels"})
 _LABEL_VALUES_RE = re.compile(r"^/api/v1/label/([^/]+)/values$")
 
@@ -208,8 +212,9 @@ class _Handler(BaseHTTPRequestHandler):
             if self.headers.get_content_type() == "application/x-www-form-urlencoded":
                 for k, v in parse_qs(body, keep_blank_values=True).items():
                     params.setdefault(k, []).extend(v)
-        with self.server.lock:
-            status, payload, ctype = handle(self.server.source, method, url.path, params)
+        source = self.server.source
+        with self.server.lock if url.path in LIVE_ROUTES else source.tsdb.lock:
+            status, payload, ctype = handle(source, method, url.path, params)
         self._send(status, payload, ctype)
 
     def _send(self, status: int, payload: bytes, ctype: str) -> None:
@@ -268,7 +273,8 @@ def serve_prometheus(source: Any, host: str = "127.0.0.1", port: int = 0, lock: 
         source: an object with ``.tsdb``, ``.rules`` and ``.clock.now`` (a World).
         host: address to bind (loopback by default).
         port: port to bind; 0 picks a free one (read it from the returned server's ``url``).
-        lock: held while a request reads ``source``; the simulation loop should hold it while stepping.
+        lock: held while ``/metrics`` reads ``source``'s current state; the simulation loop should hold it
+            while stepping (the API's other requests hold ``source.tsdb.lock``).
 
     Returns:
         The running server; call ``close()`` to stop it.

@@ -173,8 +173,14 @@ class RuleEvaluator:
     # ------------------------------------------------------------------ evaluation
 
     def evaluate(self, db: TSDB, at: float) -> list[Alert]:
-        """Evaluate every rule at ``at``; returns the pending and firing alerts."""
-        at = float(at)
+        """Evaluate every rule at ``at``; returns the pending and firing alerts.
+
+        Holds ``db.lock`` throughout, so readers in other threads (the HTTP API) that hold it see the
+        alerts' state and the ``ALERTS`` series of one evaluation, never half of one."""
+        with db.lock:
+            return self._evaluate(db, float(at))
+
+    def _evaluate(self, db: TSDB, at: float) -> list[Alert]:
         for i, rule in enumerate(self.rules):
             t0 = _time.perf_counter()
             h = self._health[i]

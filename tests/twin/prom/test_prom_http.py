@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 import threading
 from collections.abc import Iterator
 
@@ -166,3 +168,33 @@ def test_queries_while_the_world_steps_under_the_shared_lock():
     times = [t for t, _ in seen]
     assert times == sorted(times) and start <= times[0] and times[-1] <= start + 5 * steps
     assert {v for _, v in seen} == {str(len(world.store.list("Pod", world.namespace)))}
+
+
+def test_queries_wait_for_the_store_not_for_the_simulation():
+    """A pass holding the simulation's lock does not delay a query; a scrape holding the store's does,
+    so a query never sees half of one."""
+    world = warmed_world()
+    sim = threading.Lock()
+    with serve_prometheus(world, lock=sim) as server:
+        client = PrometheusHTTP(server.url)
+        with sim:  # a long pass of the simulation: the API still answers
+            assert client.query("count(kube_pod_info)")["result"]
+        answered = threading.Event()
+
+        def ask() -> None:
+            client.query("count(kube_pod_info)")
+            answered.set()
+        with world.tsdb.lock:  # a scrape in progress: the query waits for it
+            asker = threading.Thread(target=ask)
+            asker.start()
+            assert not answered.wait(0.5)
+        assert answered.wait(10)
+        asker.join(timeout=10)
+
+
+def test_a_copied_or_pickled_store_has_a_lock_of_its_own():
+    tsdb = warmed_world().tsdb
+    for twin in (copy.deepcopy(tsdb), pickle.loads(pickle.dumps(tsdb))):
+        assert twin.lock is not tsdb.lock and twin.lock.acquire(blocking=False)
+        twin.lock.release()
+        assert twin.series_count() == tsdb.series_count()
