@@ -88,13 +88,20 @@ def start(w: "World", pod: dict[str, Any], proc: "Process", image: dict[str, Any
     proc.serving = True
 
 
-def request_deps(w: "World", pod: dict[str, Any], proc: "Process") -> tuple[float, str, float]:
+def request_deps(w: "World", pod: dict[str, Any], proc: "Process", op: str) -> tuple[float, str, float]:
     """The stores ``proc`` touches on the request path: (share of requests that succeed, the error the
-    failing ones return, median latency the stores add in ms). Failures are logged by the service."""
+    failing ones return, median latency the stores add in ms). Failures are logged by the service.
+
+    A pod running another service's binary on the same port (all Thrift services listen on 9090)
+    accepts the connection but does not know the operation: every request fails."""
     fam = family(w, proc.binary) or {}
     spec = w.app.binaries[proc.binary]
     ok, err, extra = 1.0, "", 0.0
     comp = pod["metadata"].get("labels", {}).get(w.app.label_key, proc.binary)
+    expected = w.app.components.get(comp, {}).get("binary", proc.binary)
+    if proc.binary != expected:
+        texts = w.app.logs.get("rpc_errors", {}).get(spec.get("protocol", "grpc"), {})
+        return 0.0, fill(texts.get("unknown_method", "unknown method {op}"), op=op, callee=comp), 0.0
     for kind, share in (spec.get("request") or {}).items():
         addr = w.app.store_address(proc.env, kind)
         res = w.network.dial(pod, addr, w.namespace)

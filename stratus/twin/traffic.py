@@ -77,7 +77,7 @@ class Traffic:
         cpu_ms = float(spec.get("cpu_ms", 1.0))
         util = min(0.95, (reached / max(w.clock.tick_s, 1e-9)) * cpu_ms / 1000.0 / n_serving)
         own_lat = (1.0 + 2.0 * cpu_ms) / (1.0 - util)
-        own_ok, own_err, store_ms = self._own_deps(pods, proc, reached)
+        own_ok, own_err, store_ms = self._own_deps(pods, proc, reached, op)
         ok, lat, err = own_ok, own_lat + store_ms, own_err
         kids: list[tuple[str, str, CallResult]] = []
         remaining = reached * own_ok
@@ -108,7 +108,8 @@ class Traffic:
             self._log_caller(src, svc, err)
         return CallResult(ok_total, lat, err, True, kids, own_err, max(0.1, lat - dial.extra_latency_ms))
 
-    def _own_deps(self, pods: list[dict[str, Any]], proc: Any, reached: float) -> tuple[float, str, float]:
+    def _own_deps(self, pods: list[dict[str, Any]], proc: Any, reached: float,
+                  op: str) -> tuple[float, str, float]:
         """Request-path dependencies of the serving process: (share that succeeds, error, added latency
         in ms). HotelReservation's memcached and MongoDB (on cache misses) panic the handler; services
         of a runtime family fail the request (``services.request_deps``)."""
@@ -117,7 +118,7 @@ class Traffic:
         w = self.w
         spec = w.app.binaries.get(proc.binary, {})
         if spec.get("family"):
-            return services.request_deps(w, pods[0], proc)
+            return services.request_deps(w, pods[0], proc, op)
         pod = pods[0]
         binary = proc.binary
         if spec.get("memcached") == "request":
