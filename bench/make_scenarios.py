@@ -47,9 +47,10 @@ GATE_SEED_FROM = 100
 APP = "hotel-reservation"
 
 # The other twin apps: (fault, target, seed, noise, params) across their services and data stores, then
-# two no-fault controls (noise low and none) with the seeds in CONTROL_SEEDS.
+# two no-fault controls (noise low and none) with the seeds in CONTROL_SEEDS. Not `cart` or `checkout`:
+# the LLM policy's few-shot kubectl examples name those (tests/llm/test_nl2kubectl.py keeps them apart).
 _SN_IMAGE = "deathstarbench/social-network-microservices:buggy"
-_ASTRO_IMAGE = "ghcr.io/open-telemetry/demo:2.0.2-checkout-broken"
+_ASTRO_IMAGE = "ghcr.io/open-telemetry/demo:2.0.2-product-catalog-broken"
 OTHER_APPS: dict[str, tuple[str, list[tuple[str, str, int, str, dict]]]] = {
     "social-network": ("social", [
         ("scale_to_zero", "user-service", 11, "none", {}),
@@ -71,19 +72,19 @@ OTHER_APPS: dict[str, tuple[str, list[tuple[str, str, int, str, dict]]]] = {
         ("network_delay", "social-graph-redis", 27, "high", {}),
     ]),
     "astronomy-shop": ("astro", [
-        ("scale_to_zero", "cart", 31, "none", {}),
+        ("scale_to_zero", "payment", 31, "none", {}),
         ("service_target_port", "product-catalog", 32, "low", {}),
         ("network_policy_block", "currency", 33, "none", {}),
         ("network_delay", "payment", 34, "high", {}),
         ("memory_limit_oom", "recommendation", 35, "none", {}),
-        ("nonexistent_node_selector", "checkout", 36, "low", {}),
+        ("nonexistent_node_selector", "frontend", 36, "low", {}),
         ("wrong_command", "shipping", 37, "none", {}),
         ("readiness_probe_misconfig", "ad", 38, "none", {}),
         ("pod_failure", "quote", 39, "low", {}),
-        ("crashing_image", "checkout", 40, "none", {"image": _ASTRO_IMAGE}),
+        ("crashing_image", "product-catalog", 40, "none", {"image": _ASTRO_IMAGE}),
         ("missing_image", "email", 41, "high", {}),
         ("env_misconfig", "shipping", 42, "none", {}),
-        ("env_misconfig", "checkout", 43, "low", {"var": "KAFKA_ADDR", "value": "kafka:9999"}),
+        ("env_misconfig", "recommendation", 43, "low", {}),
         ("scale_to_zero", "valkey-cart", 44, "none", {}),
         ("network_delay", "valkey-cart", 45, "low", {}),
         ("scale_to_zero", "kafka", 46, "none", {}),
