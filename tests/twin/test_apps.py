@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from stratus.bench.scenarios import load_dir
+from stratus.twin import services
 from stratus.twin.apps import available_apps, load_app
 from stratus.twin.controllers import pod_ready
 from stratus.twin.faults import inject
@@ -184,3 +185,17 @@ def test_scenario_files_cover_the_new_apps(prefix: str, app: str) -> None:
     assert len({sc.faults[0].type for sc in faulty}) >= 8
     assert len({sc.seed for sc in scenarios}) == len(scenarios)
     assert any(not sc.faults and not sc.expect.detected for sc in scenarios)
+
+
+def test_a_family_missing_from_the_app_file_is_named_in_the_error() -> None:
+    a = load_app("social-network")
+    a.binaries["TextService"]["family"] = "cobol"
+    with pytest.raises(ValueError, match=r"binaries\.TextService\.family 'cobol' is not in logs\.families"):
+        World(app=a, seed=1)
+
+
+def test_log_templates_fill_only_their_placeholders() -> None:
+    line = services.fill('{"level":"info","msg":"listening on {port}"}', port=8080)
+    assert line == '{"level":"info","msg":"listening on 8080"}'
+    assert services.stamp(0.0, "boost") == "1970-Jan-01 00:00:00.000000"
+    assert services.stamp(0.0, "nginx") == "1970/01/01 00:00:00"
