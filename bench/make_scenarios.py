@@ -1,5 +1,6 @@
 """Write the committed scenario suite (scenarios/*.yaml): every fault on three or four targets, controls,
-and scenarios that exercise the TNR gate.
+and scenarios that exercise the TNR gate (HotelReservation); and twelve fault types across the services
+and data stores of SocialNetwork and the Astronomy Shop, with two controls each.
 
 Targets are chosen across tiers (entry, mid-tier, leaf, data stores), mostly not the public benchmark's
 own target. The gate scenarios pair a fault with high distractor noise that lands where the fault is,
@@ -45,6 +46,53 @@ GATE = {"network_policy_block": (["profile", "rate", "search", "reservation"], "
 GATE_SEED_FROM = 100
 APP = "hotel-reservation"
 
+# The other twin apps: (fault, target, seed, noise, params) across their services and data stores, then
+# two no-fault controls (noise low and none) with the seeds in CONTROL_SEEDS. Not `cart` or `checkout`:
+# the LLM policy's few-shot kubectl examples name those (tests/llm/test_nl2kubectl.py keeps them apart).
+_SN_IMAGE = "deathstarbench/social-network-microservices:buggy"
+_ASTRO_IMAGE = "ghcr.io/open-telemetry/demo:2.0.2-product-catalog-broken"
+OTHER_APPS: dict[str, tuple[str, list[tuple[str, str, int, str, dict]]]] = {
+    "social-network": ("social", [
+        ("scale_to_zero", "user-service", 11, "none", {}),
+        ("nonexistent_node_selector", "user-service", 12, "low", {}),
+        ("service_target_port", "user-service", 13, "none", {}),
+        ("service_target_port", "text-service", 14, "low", {}),
+        ("service_target_port", "post-storage-service", 15, "high", {}),
+        ("wrong_command", "compose-post-service", 16, "none", {}),
+        ("network_delay", "home-timeline-service", 17, "low", {}),
+        ("memory_limit_oom", "social-graph-service", 18, "none", {}),
+        ("pod_failure", "user-timeline-service", 19, "high", {}),
+        ("crashing_image", "media-service", 20, "none", {"image": _SN_IMAGE}),
+        ("missing_image", "unique-id-service", 21, "low", {}),
+        ("env_misconfig", "url-shorten-service", 22, "none", {}),
+        ("scale_to_zero", "post-storage-mongodb", 23, "none", {}),
+        ("pod_failure", "user-memcached", 24, "low", {}),
+        ("network_policy_block", "text-service", 25, "none", {}),
+        ("readiness_probe_misconfig", "url-shorten-service", 26, "none", {}),
+        ("network_delay", "social-graph-redis", 27, "high", {}),
+    ]),
+    "astronomy-shop": ("astro", [
+        ("scale_to_zero", "payment", 31, "none", {}),
+        ("service_target_port", "product-catalog", 32, "low", {}),
+        ("network_policy_block", "currency", 33, "none", {}),
+        ("network_delay", "payment", 34, "high", {}),
+        ("memory_limit_oom", "recommendation", 35, "none", {}),
+        ("nonexistent_node_selector", "frontend", 36, "low", {}),
+        ("wrong_command", "shipping", 37, "none", {}),
+        ("readiness_probe_misconfig", "ad", 38, "none", {}),
+        ("pod_failure", "quote", 39, "low", {}),
+        ("crashing_image", "product-catalog", 40, "none", {"image": _ASTRO_IMAGE}),
+        ("missing_image", "email", 41, "high", {}),
+        ("env_misconfig", "shipping", 42, "none", {}),
+        ("env_misconfig", "recommendation", 43, "low", {}),
+        ("scale_to_zero", "valkey-cart", 44, "none", {}),
+        ("network_delay", "valkey-cart", 45, "low", {}),
+        ("scale_to_zero", "kafka", 46, "none", {}),
+        ("pod_failure", "flagd", 47, "none", {}),
+    ]),
+}
+CONTROL_SEEDS = {"social-network": {"low": 28, "none": 29}, "astronomy-shop": {"low": 48, "none": 49}}
+
 
 def _distractor_policy_target(seed: int) -> str | None:
     """The component whose pods the high-noise allow-all NetworkPolicy selects, for this seed."""
@@ -66,11 +114,34 @@ def _gate_seeds(target: str, rule: str | list[int]) -> list[int]:
     return [seed]
 
 
-def _doc(sid: str, seed: int, fault: str, target: str, noise: str) -> dict:
+def _doc(sid: str, seed: int, fault: str, target: str, noise: str, app: str = APP,
+         params: dict | None = None) -> dict:
     spec = REGISTRY[fault]
-    return {"id": sid, "app": APP, "seed": seed, "faults": [{"type": fault, "target": target}], "noise": noise,
+    entry: dict = {"type": fault, "target": target}
+    if params:
+        entry["params"] = params
+    return {"id": sid, "app": app, "seed": seed, "faults": [entry], "noise": noise,
             "expect": {"detected": True, "root_cause": [target], "system_level": spec.system_level,
                        "fault_type": spec.fault_type}}
+
+
+def _other_apps(out: Path) -> int:
+    n = 0
+    for app, (prefix, rows) in OTHER_APPS.items():
+        for old in out.glob(f"{prefix}-*.yaml"):
+            old.unlink()
+        for fault, target, seed, noise, params in rows:
+            sid = f"{prefix}-{target}-{fault.replace('_', '-')}"
+            doc = _doc(sid, seed, fault, target, noise, app, params)
+            (out / f"{sid}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+            n += 1
+        for noise, seed in CONTROL_SEEDS[app].items():
+            sid = f"{prefix}-noop-{noise}"
+            doc = {"id": sid, "app": app, "seed": seed, "faults": [], "noise": noise,
+                   "expect": {"detected": False, "root_cause": []}}
+            (out / f"{sid}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+            n += 1
+    return n
 
 
 def main(out: Path = Path("scenarios")) -> None:
@@ -97,6 +168,7 @@ def main(out: Path = Path("scenarios")) -> None:
                "expect": {"detected": False, "root_cause": []}}
         (out / f"{sid}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
         n += 1
+    n += _other_apps(out)
     print(f"wrote {n} scenarios to {out}/")
 
 

@@ -26,7 +26,11 @@ DEMO_NOISE = "high"
 
 def demo(
     fault: Annotated[str, typer.Option(help="Fault type to inject (see `stratus faults`).")] = DEMO_FAULT,
-    target: Annotated[str, typer.Option(help="Component of HotelReservation to inject it into.")] = DEMO_TARGET,
+    target: Annotated[str | None, typer.Option(
+        help="Component of the app to inject it into (default: consul for hotel-reservation, else the app's "
+             "entry service).")] = None,
+    app_name: Annotated[str, typer.Option(
+        "--app", help="Twin app: hotel-reservation, social-network or astronomy-shop.")] = "hotel-reservation",
     seed: Annotated[int, typer.Option(help="Seed of the twin (runs are deterministic per seed).")] = DEMO_SEED,
     noise: Annotated[str, typer.Option(
         help="Distractor symptoms: none, low or high (an evicted bystander pod, noisy logs, an extra "
@@ -53,9 +57,13 @@ def demo(
     """
     t0 = time.perf_counter()
     from stratus.bench.scenarios import ScenarioError, parse_scenario
+    from stratus.twin.apps import available_apps, load_app
 
+    check_choice(app_name, tuple(available_apps()), "--app")
+    if target is None:
+        target = DEMO_TARGET if app_name == "hotel-reservation" else load_app(app_name).entry
     try:
-        sc = parse_scenario({"id": f"demo-{target}-{fault}", "app": "hotel-reservation", "seed": seed,
+        sc = parse_scenario({"id": f"demo-{target}-{fault}", "app": app_name, "seed": seed,
                              "faults": [{"type": fault, "target": target}], "noise": noise}, "demo")
     except ScenarioError as exc:
         msg = str(exc).removeprefix("demo: invalid scenario: ").replace("(top level): ", "")
@@ -72,7 +80,7 @@ def demo(
         ctx.policy = policy
     if approve:
         ctx.approval = "always"
-    console.print(f"[bold]STRATUS demo[/]: HotelReservation twin (seed {seed}), fault [bold]{fault}[/] on "
+    console.print(f"[bold]STRATUS demo[/]: {app_name} twin (seed {seed}), fault [bold]{fault}[/] on "
                   f"[bold]{target}[/], policy {ctx.policy}, approval "
                   + ("auto (never on the twin)" if ctx.approval == "auto" else ctx.approval))
     with console.status("warming up the twin, injecting the fault, waiting for alerts ..."):

@@ -21,13 +21,19 @@ BACKOFF_MAX = 300.0
 BACKOFF_RESET_AFTER = 600.0
 
 
+def registry_ref(image: str) -> str:
+    """The fully qualified reference containerd pulls: Docker Hub unless the name starts with a registry
+    host (``ghcr.io/...``)."""
+    return image if "." in image.split("/")[0] and "/" in image else f"docker.io/{image}"
+
+
 def pull_failure(image: str, first: bool) -> dict[str, str]:
     """The waiting state of a container whose image the registry does not know, as the real kubelet
     writes it: ``ErrImagePull`` on the first failed pull, ``ImagePullBackOff`` while backing off."""
     if first:
         return {"reason": "ErrImagePull",
                 "message": f'rpc error: code = NotFound desc = failed to pull and unpack image '
-                           f'"docker.io/{image}": not found'}
+                           f'"{registry_ref(image)}": not found'}
     return {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}
 
 
@@ -142,11 +148,11 @@ class Kubelet:
                 cr.backoff = BACKOFF_START if first else min(cr.backoff * 2, BACKOFF_MAX)
                 cr.next_at = now + cr.backoff
                 store.event(pod, "Normal", "Pulling", f'Pulling image "{image}"', "kubelet", fp, node)
-                repo = image.split(":")[0]
+                ref = registry_ref(image)
                 store.event(pod, "Warning", "Failed",
                             f'Failed to pull image "{image}": rpc error: code = NotFound desc = failed to pull and '
-                            f'unpack image "docker.io/{image}": failed to resolve reference "docker.io/{image}": '
-                            f"docker.io/{repo}: not found", "kubelet", fp, node)
+                            f'unpack image "{ref}": failed to resolve reference "{ref}": '
+                            f"{ref.split(':')[0]}: not found", "kubelet", fp, node)
                 if first:
                     store.event(pod, "Warning", "Failed", "Error: ErrImagePull", "kubelet", fp, node)
                 else:

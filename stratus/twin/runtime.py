@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from stratus.twin import services
 from stratus.twin.store import rfc3339
 
 if TYPE_CHECKING:
@@ -111,11 +112,17 @@ def start_process(w: "World", pod: dict[str, Any], c: dict[str, Any]) -> tuple[P
         proc.exit_lines = [f'exec: "{binary}": executable file not found in $PATH']
         return proc, None
     mem = float(spec.get("memory_mi", 32)) * 1024**2 * (1.0 + 0.02 * w.rng.random())
-    proc = Process(binary, int(spec["port"]), spec.get("protocol", "grpc"), now, mem, env=env)
+    port = int(spec["port"]) if spec.get("port") is not None else None
+    proc = Process(binary, port, spec.get("protocol", "grpc"), now, mem, env=env)
     kind = spec.get("kind", "app")
     if kind != "app":
         proc.serving = True
-        proc.start_lines = [f"{rfc3339(now)} {binary} starting, listening on port {spec['port']}"]
+        templates = w.app.logs.get("store_start", {}).get(kind)
+        proc.start_lines = ([services.fill(x, time=rfc3339(now), port=port) for x in templates] if templates
+                            else [f"{rfc3339(now)} {binary} starting, listening on port {spec['port']}"])
+        return proc, None
+    if spec.get("family"):
+        services.start(w, pod, proc, image)
         return proc, None
     lines = [
         f'{{"level":"info","time":"{rfc3339(now)}","message":"TLS disabled."}}',

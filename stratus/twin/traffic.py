@@ -2,7 +2,8 @@
 
 Per tick it yields, for every service and operation, request counts by status and latency
 distributions (recorded as span metrics), sampled traces, caller-side error logs, and request-path
-crashes (HotelReservation's handlers panic on memcached or MongoDB errors). Nothing here knows faults:
+crashes (HotelReservation's handlers panic on memcached or MongoDB errors; other apps' services fail the
+request and log it, see ``services.py``). Nothing here knows faults:
 a call fails because its address does not resolve, nothing ready listens on the target port, a policy
 drops the packets, a chaos object delays them, or the callee's own dependency fails.
 """
@@ -14,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from stratus.twin import services
 from stratus.twin.store import rfc3339
 
 if TYPE_CHECKING:
@@ -63,7 +65,7 @@ class Traffic:
         dial = w.network.dial(src, address, w.namespace)
         if dial.ok_fraction <= 0.0:
             lat = timeout if dial.error == "timeout" else 1.0
-            msg = self._rpc_error(dial.error, dial.message)
+            msg = self._rpc_error(svc, dial.error, dial.message)
             self._log_caller(src, svc, msg)
             return CallResult(0.0, lat, msg, reached=False)
         pods = [w.store.get("Pod", p, w.namespace) for p in dial.pods]
@@ -75,8 +77,8 @@ class Traffic:
         cpu_ms = float(spec.get("cpu_ms", 1.0))
         util = min(0.95, (reached / max(w.clock.tick_s, 1e-9)) * cpu_ms / 1000.0 / n_serving)
         own_lat = (1.0 + 2.0 * cpu_ms) / (1.0 - util)
-        own_ok, own_err = self._own_deps(pods, proc, reached)
-        ok, lat, err = own_ok, own_lat, own_err
+        own_ok, own_err, store_ms = self._own_deps(pods, proc, reached, op)
+        ok, lat, err = own_ok, own_lat + store_ms, own_err
         kids: list[tuple[str, str, CallResult]] = []
         remaining = reached * own_ok
         for child in children:
@@ -97,8 +99,8 @@ class Traffic:
         ok_server = ok
         ok_total = ok * dial.ok_fraction
         if dial.ok_fraction < 1.0:
-            err = err or self._rpc_error(dial.error, dial.message)
-            self._log_caller(src, svc, self._rpc_error(dial.error, dial.message))
+            err = err or self._rpc_error(svc, dial.error, dial.message)
+            self._log_caller(src, svc, self._rpc_error(svc, dial.error, dial.message))
         w.telemetry.record_span(svc, op, "SPAN_KIND_SERVER", reached * ok_server, reached * (1 - ok_server),
                                 lat - dial.extra_latency_ms, lat)
         w.telemetry.record_cpu(pods, reached * cpu_ms / 1000.0)
@@ -106,12 +108,17 @@ class Traffic:
             self._log_caller(src, svc, err)
         return CallResult(ok_total, lat, err, True, kids, own_err, max(0.1, lat - dial.extra_latency_ms))
 
-    def _own_deps(self, pods: list[dict[str, Any]], proc: Any, reached: float) -> tuple[float, str]:
-        """Request-path dependencies of the serving process (memcached, MongoDB on cache misses)."""
+    def _own_deps(self, pods: list[dict[str, Any]], proc: Any, reached: float,
+                  op: str) -> tuple[float, str, float]:
+        """Request-path dependencies of the serving process: (share that succeeds, error, added latency
+        in ms). HotelReservation's memcached and MongoDB (on cache misses) panic the handler; services
+        of a runtime family fail the request (``services.request_deps``)."""
         if proc is None or reached <= 0:
-            return 1.0, ""
+            return 1.0, "", 0.0
         w = self.w
         spec = w.app.binaries.get(proc.binary, {})
+        if spec.get("family"):
+            return services.request_deps(w, pods[0], proc, op)
         pod = pods[0]
         binary = proc.binary
         if spec.get("memcached") == "request":
@@ -123,7 +130,7 @@ class Traffic:
                        "profile": f"Tried to get hotelIds [\"1\"], but got memmcached error = {err}",
                        }.get(binary, f"Tried to get memc_key [\"1\"], but got memmcached error = {err}")
                 self._panic(pod, proc, msg)
-                return 0.0, msg
+                return 0.0, msg, 0.0
         if spec.get("mongo") == "request":
             miss = float(spec.get("miss_ratio", 0.2))
             addr = proc.env.get("MONGO_ADDR", "")
@@ -131,15 +138,15 @@ class Traffic:
             if res.ok_fraction <= 0.0:
                 msg = "no reachable servers"
                 self._panic(pod, proc, f"Tried to find hotelId [1], but got error {msg}")
-                return 1.0 - miss, msg
+                return 1.0 - miss, msg, 0.0
             ok, why = w.db_check(addr, w.namespace, proc.env.get("MONGO_DB", ""), startup=False)
             if not ok:
                 db = proc.env.get("MONGO_DB", "")
                 msg = (f"not authorized on {db} to execute command {{ find: \"inventory\", filter: {{ hotelId: \"1\" }} }}"
                        if why == "role" else "server returned error on SASL authentication step: Authentication failed.")
                 self._panic(pod, proc, f"Tried to find hotelId [1], but got error {msg}")
-                return 1.0 - miss, msg
-        return 1.0, ""
+                return 1.0 - miss, msg, 0.0
+        return 1.0, "", 0.0
 
     def _panic(self, pod: dict[str, Any], proc: Any, msg: str) -> None:
         now = rfc3339(self.w.clock.now)
@@ -148,8 +155,9 @@ class Traffic:
             f"{now} PNC services/{proc.binary}/server.go:118 > {msg}", f"panic: {msg}", "",
             "goroutine 1183 [running]:", f"github.com/harlow/go-micro-services/services/{proc.binary}.(*Server)"])
 
-    @staticmethod
-    def _rpc_error(kind: str | None, message: str) -> str:
+    def _rpc_error(self, callee: str, kind: str | None, message: str) -> str:
+        if (text := services.rpc_error(self.w, callee, kind, message)) is not None:
+            return text
         if kind == "timeout":
             return f"rpc error: code = DeadlineExceeded desc = context deadline exceeded ({message})"
         if kind == "nxdomain":
@@ -164,6 +172,9 @@ class Traffic:
         if self.w.log_throttle.get(key) == self.w.clock.now:
             return
         self.w.log_throttle[key] = self.w.clock.now
+        if (lines := services.call_failed(self.w, src, callee, msg)) is not None:
+            self.w.logs.write(src, src["spec"]["containers"][0]["name"], lines)
+            return
         comp = src["metadata"].get("labels", {}).get(self.w.app.label_key, "")
         self.w.logs.write(src, src["spec"]["containers"][0]["name"], [
             f"{rfc3339(self.w.clock.now)} ERR services/{comp}/server.go:110 > call to {callee} failed: {msg}"])

@@ -2,11 +2,21 @@
 
 ``load_app(name)`` reads the data; ``App.manifests()`` renders the Kubernetes objects the twin starts
 from. Adding an app is adding one YAML file here.
+
+Optional keys (HotelReservation's file uses the first four; SocialNetwork and the Astronomy Shop all):
+``container_names`` (name templates per component kind, ``{component}`` and ``{short}``), ``app_env``
+(env of every application service; ``{addr:C}`` is component C's ``host:port``, ``{self}`` the component),
+``store_env`` (data-store kind -> the variable, or [host var, port var], a client reads its address from),
+``logs`` (log and error templates per runtime family, see ``twin.services``); per component ``stores``
+(data-store components it uses), ``env`` (extra variables), ``service: false`` (no Service object); per
+binary ``env`` (extra variables of every container running it) and ``command: false`` (the image's
+entrypoint runs it, no ``command`` in the manifest).
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -15,6 +25,7 @@ from typing import Any
 import yaml
 
 APPS_DIR = Path(__file__).parent
+_ADDR_REF = re.compile(r"\{addr:([a-z0-9-]+)\}")
 
 
 def available_apps() -> list[str]:
@@ -40,6 +51,10 @@ class App:
     db_users: dict[str, dict[str, Any]] = field(default_factory=dict)
     app_credentials: dict[str, str] = field(default_factory=dict)
     default_image: str = ""
+    container_names: dict[str, str] = field(default_factory=dict)
+    app_env: dict[str, str] = field(default_factory=dict)
+    store_env: dict[str, Any] = field(default_factory=dict)
+    logs: dict[str, Any] = field(default_factory=dict)
 
     # --- topology helpers -------------------------------------------------------------------
     def kind_of(self, component: str) -> str:
@@ -52,11 +67,35 @@ class App:
 
     def container_name(self, component: str) -> str:
         kind = self.kind_of(component)
-        if kind == "mongodb":
-            return f"hotel-reserv-{component.removeprefix('mongodb-')}-mongo"
-        if kind == "memcached":
-            return f"hotel-reserv-{component.removeprefix('memcached-')}-mmc"
-        return f"hotel-reserv-{component}"
+        template = self.container_names.get(kind) or self.container_names.get("default", "{component}")
+        return template.format(component=component, short=component.removeprefix(f"{kind}-"))
+
+    def address(self, component: str) -> str:
+        """``host:port`` of a component's Service as its clients are configured with it."""
+        return f"{component}:{self.port_of(component)}"
+
+    def render(self, value: Any, component: str) -> str:
+        """An env template of the app's data with ``{addr:C}`` and ``{self}`` filled in."""
+        text = _ADDR_REF.sub(lambda m: self.address(m.group(1)), str(value))
+        return text.replace("{self}", component)
+
+    def store_vars(self, store: str) -> list[tuple[str, str]]:
+        """The (variable, value) pairs a client of data-store component ``store`` is configured with."""
+        var = self.store_env.get(self.kind_of(store))
+        if var is None:
+            raise ValueError(f"{self.name}: store_env has no variable for {self.kind_of(store)!r} "
+                             f"(component {store!r})")
+        if isinstance(var, list):
+            return [(var[0], store), (var[1], str(self.port_of(store)))]
+        return [(var, self.address(store))]
+
+    def store_address(self, env: dict[str, str], kind: str) -> str:
+        """The address of the ``kind`` store a process reads from its env ("" when unset)."""
+        var = self.store_env.get(kind)
+        if isinstance(var, list):
+            host, port = env.get(var[0], ""), env.get(var[1], "")
+            return f"{host}:{port}" if host else ""
+        return env.get(var or "", "")
 
     def app_services(self) -> list[str]:
         return [c for c in self.components if self.kind_of(c) == "app"]
@@ -66,19 +105,20 @@ class App:
         kind = self.kind_of(component)
         env: list[dict[str, str]] = []
         if kind == "app":
-            env.append({"name": "JAEGER_SAMPLE_RATIO", "value": "1"})
-            env.append({"name": "CONSUL_ADDR", "value": f"consul:{self.port_of('consul')}"})
+            env += [{"name": k, "value": self.render(v, component)} for k, v in self.app_env.items()]
             if spec.get("mongo"):
                 env.append({"name": "MONGO_ADDR", "value": f"{spec['mongo']}:{self.port_of(spec['mongo'])}"})
                 env.append({"name": "MONGO_DB", "value": spec["db"]})
             if spec.get("memcached"):
                 env.append({"name": "MEMC_ADDR",
                             "value": f"{spec['memcached']}:{self.port_of(spec['memcached'])}"})
+            for store in spec.get("stores", []):
+                env += [{"name": k, "value": v} for k, v in self.store_vars(store)]
             for callee in spec.get("calls", []):
                 env.append({"name": f"{callee.upper().replace('-', '_')}_ADDR",
                             "value": f"{callee}:{self.port_of(callee)}"})
-        elif kind == "memcached":
-            env += [{"name": "MEMCACHED_CACHE_SIZE", "value": "128"}, {"name": "MEMCACHED_THREADS", "value": "2"}]
+        extra = {**self.binaries[spec["binary"]].get("env", {}), **spec.get("env", {})}
+        env += [{"name": k, "value": self.render(v, component)} for k, v in extra.items()]
         return env
 
     # --- manifests --------------------------------------------------------------------------
@@ -95,9 +135,10 @@ class App:
                            "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
                            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]},
             })
-        for comp in self.components:
+        for comp, spec in self.components.items():
             out.append(self.deployment(comp, ns))
-            out.append(self.service(comp, ns))
+            if spec.get("service", True):
+                out.append(self.service(comp, ns))
         return out
 
     def deployment(self, comp: str, ns: str) -> dict[str, Any]:
@@ -108,11 +149,11 @@ class App:
             "name": self.container_name(comp),
             "image": spec.get("image", self.default_image),
             "ports": [{"containerPort": int(p), "protocol": "TCP"}
-                      for p in spec.get("ports", [self.port_of(comp)])],
+                      for p in (spec["ports"] if "ports" in spec else [self.port_of(comp)])],
             "resources": {"requests": {"cpu": "100m"}, "limits": {"cpu": "1000m"}},
         }
         kind = self.kind_of(comp)
-        if kind == "app":
+        if kind == "app" and self.binaries[binary].get("command", True):
             container["command"] = [binary]
         elif kind == "mongodb" and spec.get("auth"):
             container["args"] = ["--auth"]
@@ -163,4 +204,6 @@ def load_app(name: str) -> App:
         nodes=raw["nodes"], workload=raw["workload"], images=raw["images"], binaries=raw["binaries"],
         components=raw["components"], db_users=raw.get("db_users", {}),
         app_credentials=raw.get("app_credentials", {}), default_image=default_image,
+        container_names=raw.get("container_names", {}), app_env=raw.get("app_env", {}),
+        store_env=raw.get("store_env", {}), logs=raw.get("logs", {}),
     )
