@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from stratus.cluster.base import Cluster
-from stratus.policies import runbooks
+from stratus.policies import generic, runbooks  # noqa: F401 - generic registers its runbooks
 from stratus.state import Finding, Hypothesis, Plan, TriedPlans
 from stratus.tools.analyzers import View, run_all
 from stratus.tools.kubectl import render
@@ -78,6 +78,10 @@ class RulesPolicy:
     name = "rules"
     plans_need_review = False
 
+    def __init__(self, journal: Any = None) -> None:
+        self.journal = journal
+        """The change journal (``ChangeJournal``) its analyzers and generic plans read, when there is one."""
+
     def confirm(self, cluster: Cluster, namespace: str, alerts: list[dict[str, Any]],
                 health: dict[str, Any]) -> None:
         """No second opinion: the telemetry decides alone."""
@@ -85,13 +89,13 @@ class RulesPolicy:
 
     def diagnose(self, cluster: Cluster, namespace: str, reflections: list[str] | None = None) -> \
             tuple[list[Finding], list[Hypothesis], View]:
-        view, findings = run_all(cluster, namespace)
+        view, findings = run_all(cluster, namespace, journal=self.journal)
         return findings, rank(findings, view), view
 
     def plans(self, cluster: Cluster, namespace: str, hypothesis: Hypothesis,
               view: View | None = None) -> list[Plan]:
         """Candidate plans for a hypothesis, best first."""
-        view = view or View.read(cluster, namespace)
+        view = view or View.read(cluster, namespace, journal=self.journal)
         fn = runbooks.REGISTRY.get(hypothesis.fault_class)
         if fn is None:
             return []
@@ -113,7 +117,7 @@ class RulesPolicy:
     def next_plan(self, cluster: Cluster, namespace: str, hypotheses: list[Hypothesis], tried: TriedPlans,
                   view: View | None = None, reflections: list[str] | None = None) -> Plan | None:
         """The best untried plan of the best hypothesis that still has one."""
-        view = view or View.read(cluster, namespace)
+        view = view or View.read(cluster, namespace, journal=self.journal)
         for h in hypotheses:
             for plan in self.plans(cluster, namespace, h, view):
                 if plan.key not in tried:
