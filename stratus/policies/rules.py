@@ -77,10 +77,11 @@ class RulesPolicy:
 
     name = "rules"
     plans_need_review = False
+    journal: Any = None
+    """The change journal (``ChangeJournal``) its analyzers and generic plans read, when there is one."""
 
     def __init__(self, journal: Any = None) -> None:
         self.journal = journal
-        """The change journal (``ChangeJournal``) its analyzers and generic plans read, when there is one."""
 
     def confirm(self, cluster: Cluster, namespace: str, alerts: list[dict[str, Any]],
                 health: dict[str, Any]) -> None:

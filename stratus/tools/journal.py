@@ -36,6 +36,8 @@ FIELDS: dict[str, dict[str, str]] = _DATA["fields"]
 WORKLOAD_KINDS: frozenset[str] = frozenset(_DATA["workload_kinds"])
 IGNORED_ANNOTATIONS: frozenset[str] = frozenset(_DATA["ignored_annotations"])
 LIST_LIMIT = 500
+POLL_S = 15.0
+"""How often a watching STRATUS polls (``stratus serve``, the benchmark's warm-up)."""
 MAX_VALUE_CHARS = 160
 
 Key = tuple[str, str, str | None]
@@ -103,7 +105,13 @@ def summarize(kind: str, before: dict[str, Any] | None, after: dict[str, Any] | 
     group = "workload" if kind in WORKLOAD_KINDS else kind if kind in FIELDS else "other"
     out: list[dict[str, Any]] = []
     for label, path in FIELDS[group].items():
-        _diff(label, path.replace("[]", ""), _get(before, path), _get(after, path), out)
+        a, b = _get(before, path), _get(after, path)
+        head, sep, rest = path.partition("[].")
+        if not sep:
+            _diff(label, path, a, b, out)
+            continue
+        for cname in sorted(set(a or {}) | set(b or {})):  # one entry per container, named
+            _diff(label, f"{head}[{cname}].{rest}", (a or {}).get(cname), (b or {}).get(cname), out)
     if not out and before != after:
         top = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
         out = [{"field": "other", "path": k, "before": _short(before.get(k)), "after": _short(after.get(k))}
@@ -112,7 +120,8 @@ def summarize(kind: str, before: dict[str, Any] | None, after: dict[str, Any] | 
 
 
 def _by_stratus(before: dict[str, Any] | None, after: dict[str, Any] | None) -> bool:
-    """Whether STRATUS wrote this version (its pod-template marker appeared or changed)."""
+    """Whether this version came through STRATUS's write path (its pod-template marker appeared or
+    changed): informational, since a person using the Cluster protocol's writes gets the marker too."""
     def mark(m: dict[str, Any] | None) -> Any:
         return (((m or {}).get("spec") or {}).get("template") or {}).get("metadata", {}).get(
             "annotations", {}).get(STRATUS_CHANGE)

@@ -39,9 +39,10 @@ ANALYZERS = ("pods", "events", "deployments", "services", "policies", "chaos", "
              "references", "addresses", "config_refs", "scheduling", "workloads", "jobs", "ingress", "storage",
              "nodes", "autoscaling", "disruption", "endpoint_slices", "changes")
 """Run order. Findings come out in this order, and the hypotheses' evidence and the LLM's evidence list
-follow it, so a new analyzer goes at the end unless it should outrank the others. The reference and
-k8sgpt-coverage analyzers after ``alerts`` emit signals the rules policy's runbooks give no weight to:
-they are evidence (for the LLM policy, the report and escalations) and leave the rules' plans unchanged."""
+follow it, so a new analyzer goes at the end unless it should outrank the others. The reference
+analyzers' signals that point at a cause (selectors, ports, addresses, missing objects, scheduler
+causes) and the ``changes`` analyzer's carry weights in runbooks.yaml for the generic plans; the rest
+are evidence (for the LLM policy, the report and escalations)."""
 
 STATIC_ANALYZERS = ("services", "deployments", "policies", "chaos")
 """Analyzers whose findings need no traffic: configuration read from manifests alone."""

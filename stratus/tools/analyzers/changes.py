@@ -3,7 +3,7 @@
 It reads the change journal the view carries (``View.journal``; nothing without one). A change is
 evidence only when it is unsettled (its result was never seen healthy: a routine rollout, a scaling
 or a config edit that stayed healthy is settled and ignored), happened within ``LOOKBACK_S`` before
-the symptoms began, was not written by STRATUS, and lines up with the symptoms:
+the symptoms began (STRATUS's own changes come after them), and lines up with the symptoms:
 
 - ``ChangeOnBrokenObject``: the changed object is itself broken now (its workload's pods fail or
   stay Pending, its Service has no endpoints, the new env value names no Service, a deleted
@@ -140,7 +140,7 @@ def changes(v: View) -> list[Finding]:
     near = _symptomatic(v, broken)
     out: list[Finding] = []
     for c in j.unsettled(since, until):
-        if c["by_stratus"] or (c["namespace"] not in (None, v.namespace)):
+        if c["namespace"] not in (None, v.namespace):
             continue
         what = f"{c['kind']} {c['name']}"
         fields = ", ".join(f"{f['path']}: {f['before']} -> {f['after']}" for f in c["fields"][:3])
