@@ -30,6 +30,11 @@ from stratus.tools.analyzers import View
 from stratus.tools.analyzers.addresses import parse_address, service_of_host
 from stratus.tools.analyzers.match import pod_templates, selector_matches
 
+CLASSES = frozenset({"recent_change", "missing_object", "broken_reference", "insufficient_resources",
+                     "node_unschedulable"})
+"""The classes these plans serve. A generic plan whose commands were already tried (under a runbook's
+own class, or rejected by a human) is not proposed again: it is a fallback, not a second opinion."""
+
 CREATABLE = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Service", "ConfigMap", "NetworkPolicy",
                        "ResourceQuota", "HorizontalPodAutoscaler"})
 """Kinds a plan may re-create (the allow-list's ``create``); Secrets are never kept, so never re-created."""

@@ -119,10 +119,12 @@ class RulesPolicy:
                   view: View | None = None, reflections: list[str] | None = None) -> Plan | None:
         """The best untried plan of the best hypothesis that still has one."""
         view = view or View.read(cluster, namespace, journal=self.journal)
+        done = {tuple(commands) for commands in tried.values() if commands}
         for h in hypotheses:
             for plan in self.plans(cluster, namespace, h, view):
-                if plan.key not in tried:
-                    return plan
+                if plan.key in tried or (h.fault_class in generic.CLASSES and tuple(plan.commands) in done):
+                    continue
+                return plan
         return None
 
     def usage(self) -> dict[str, Any]:
