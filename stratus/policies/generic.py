@@ -146,10 +146,16 @@ def _closest_selector(v: View, sel: dict[str, str]) -> dict[str, str] | None:
     return best[2] if best else None
 
 
+def _plain_address(value: str) -> bool:
+    """Whether a value is a bare ``host:port``: URLs may carry credentials, and a plan's commands are
+    shown to people and models, so a plan never rewrites them."""
+    return ":" in value and "@" not in value and "/" not in value
+
+
 def _closest_address(v: View, value: str) -> str | None:
-    """``value`` with its host and port replaced by the Service whose name comes closest."""
+    """``value`` (a bare ``host:port``) with host and port replaced by the Service whose name comes closest."""
     parsed = parse_address(value)
-    if parsed is None or ":" not in value:
+    if parsed is None or not _plain_address(value):
         return None
     host, port = parsed
     name, _certain = service_of_host(host, v.namespace)
@@ -175,7 +181,7 @@ def _env_fixes(v: View, h: Hypothesis) -> Iterator[Candidate]:
         if not str(f.get("field", "")).startswith("env.") or var not in env:
             continue
         value = old.get(var) if old.get(var, env[var]) != env[var] else _closest_address(v, env[var])
-        if value and value != env[var]:
+        if value and value != env[var] and _plain_address(value) and _plain_address(env[var]):
             yield [Action(verb="set_env", kind="Deployment", name=h.component, params={"env": {var: value}})], \
                 f"{h.component} reaches {value} again"
 
