@@ -147,7 +147,7 @@ def invoke_graph(alerts: Any, *, cluster: Any = None, context: Context | None = 
                  thread_id: str | None = None, checkpointer: BaseCheckpointSaver | None = None,
                  resume: Any = None,
                  on_update: Callable[[str, dict[str, Any]], None] | None = None,
-                 build: Callable[..., Any] = build_graph) -> IncidentResult:
+                 build: Callable[..., Any] = build_graph, journal: Any = None) -> IncidentResult:
     """Run (or resume) one incident from Alertmanager-shaped alerts and return its result.
 
     Args:
@@ -159,6 +159,8 @@ def invoke_graph(alerts: Any, *, cluster: Any = None, context: Context | None = 
         resume: the answer to a pending human-approval interrupt.
         on_update: called with (node name, state update) after every node, for live timelines.
         build: compiles the graph to run, given ``checkpointer=``; the benchmark passes its baselines'.
+        journal: a ``stratus.tools.journal.ChangeJournal`` that has been watching the namespace: what
+            changed before the symptoms becomes evidence, and generic plans revert to its healthy manifests.
     """
     from langgraph.types import Command
 
@@ -166,6 +168,8 @@ def invoke_graph(alerts: Any, *, cluster: Any = None, context: Context | None = 
     ctx = context or Context()
     if cluster is not None:
         ctx.cluster = cluster
+    if journal is not None:
+        ctx.journal = journal
     if ctx.cluster is None:
         ctx.cluster = _twin_factory()
     namespace = next((a.namespace for a in parsed if a.namespace), None) \

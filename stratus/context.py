@@ -98,10 +98,12 @@ class Context:
         "description": "A LangChain chat model to use instead of building one (Python API and tests)."})
     cluster: Any = field(default=None, metadata={
         "description": "The Cluster to act on (Python API only; Studio uses the registered default)."})
+    journal: Any = field(default=None, metadata={
+        "description": "A ChangeJournal that has been watching the namespace (Python API, serve and run)."})
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if f.name in ("db", "cluster", "chat_model"):
+            if f.name in ("db", "cluster", "chat_model", "journal"):
                 continue
             explicit = getattr(self, f.name)
             default = f.default if f.default is not f.default_factory else None

@@ -35,10 +35,16 @@ def policy_of(ctx: Context, state: IncidentState | None = None) -> Policy:
 
         return LLMPolicy(ctx, usage=dict(state or {}))
     if spec == "rules":
-        return RulesPolicy()
+        return RulesPolicy(journal=ctx.journal)
     if isinstance(spec, Policy):
         return spec
     return spec(ctx, state or {})
+
+
+def catch_up(ctx: Context, cluster: Cluster) -> None:
+    """Let the change journal, when STRATUS keeps one, record what changed since its last poll."""
+    if ctx.journal is not None:
+        ctx.journal.observe(cluster, ctx)
 
 
 def open_transaction(state: IncidentState) -> dict[str, Any] | None:

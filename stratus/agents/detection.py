@@ -11,7 +11,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from stratus.agents.common import cluster_of, context_of, policy_of
+from stratus.agents.common import catch_up, cluster_of, context_of, policy_of
 from stratus.context import Context
 from stratus.policies.base import PolicyStop
 from stratus.state import Finding, IncidentState, new_incident_id
@@ -31,6 +31,7 @@ def detect(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
         intake["namespace"] = ns
     if not state.get("incident_id"):
         intake["incident_id"] = new_incident_id()
+    catch_up(ctx, cluster)
     health = with_current_h(assess(cluster, ctx, ns), cluster, ctx, ns)
     eps = noise_eps(cluster, ctx, ns)
     findings = []

@@ -6,7 +6,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from stratus.agents.common import cluster_of, context_of, policy_of
+from stratus.agents.common import catch_up, cluster_of, context_of, policy_of
 from stratus.context import Context
 from stratus.policies.base import PolicyStop
 from stratus.state import IncidentState
@@ -18,6 +18,7 @@ MAX_HYPOTHESES = 12
 def diagnose(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = context_of(runtime)
     cluster = cluster_of(ctx)
+    catch_up(ctx, cluster)
     policy = policy_of(ctx, state)
     try:
         findings, hypotheses, _view = policy.diagnose(cluster, state["namespace"],

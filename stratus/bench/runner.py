@@ -24,6 +24,7 @@ from stratus.bench.oracles import baseline, grade
 from stratus.bench.scenarios import Scenario, load_scenario
 from stratus.context import Context
 from stratus.state import new_incident_id
+from stratus.tools.journal import POLL_S, ChangeJournal
 from stratus.twin.cluster import TwinCluster
 from stratus.twin.faults import inject
 from stratus.twin.world import World
@@ -77,17 +78,26 @@ def _localization_ok(localized: list[str], expected: list[str]) -> bool:
     return bool(localized) and localized[0] in exp
 
 
-def prepare(sc: Scenario) -> tuple[World, TwinCluster, list[dict[str, Any]], dict[str, Any], float]:
-    """Twin built, warmed up, faults injected, clock advanced until alerts fire (bounded)."""
+def prepare(sc: Scenario, journal: ChangeJournal | None = None) -> tuple[World, TwinCluster, list[dict[str, Any]],
+                                                                        dict[str, Any], float]:
+    """Twin built, warmed up, faults injected, clock advanced until alerts fire (bounded).
+
+    With a ``journal``, the agent side watches the namespace every ``POLL_S`` from the start of the
+    warm-up, as a deployed STRATUS would; it never learns the fault."""
     world = World(sc.app, seed=sc.seed, namespace=sc.namespace)
     cluster = TwinCluster(world)
-    world.warm_up(WARM_UP_S)
+    for _ in range(int(WARM_UP_S // POLL_S)):
+        world.advance(POLL_S)
+        if journal is not None:
+            journal.observe(cluster)
     add_noise(world, sc.noise, sc.seed)  # before the baseline: distractors are not damage done by the agent
     base = baseline(world)
     injected_at = world.clock.now
     records = [inject(world, f.type, f.target, f.params) for f in sc.faults]
     while world.clock.now - injected_at < ALERT_WAIT_MAX_S:
         world.advance(ALERT_POLL_S)
+        if journal is not None:
+            journal.observe(cluster)
         if [a for a in world.firing() if a["labels"].get("alertname") != "Watchdog"]:
             break
     return world, cluster, records, base, injected_at
@@ -107,7 +117,8 @@ def run_scenario(scenario: Scenario | str | Path, *, agent: str = "stratus", pol
     if agent not in AGENTS:
         raise ValueError(f"--agent must be one of {', '.join(AGENTS)}, not {agent!r}")
     t0 = time.perf_counter()
-    world, cluster, records, base, injected_at = prepared or prepare(sc)
+    journal = ChangeJournal() if prepared is None else None
+    world, cluster, records, base, injected_at = prepared or prepare(sc, journal)
     ctx = context or Context(policy=policy, db=db)
     ctx.policy, ctx.db = policy, db
     if agent == "oneshot":
@@ -129,7 +140,7 @@ def run_scenario(scenario: Scenario | str | Path, *, agent: str = "stratus", pol
     store = contextlib.nullcontext(checkpointer) if checkpointer is not None else open_checkpointer(db)
     with store as saver:  # one store for the whole run, so an approval can resume it
         result = invoke_graph(alerts, cluster=horizon, context=ctx, thread_id=thread, checkpointer=saver,
-                              on_update=track, build=GRAPHS[agent])
+                              on_update=track, build=GRAPHS[agent], journal=journal)
         while result.interrupted and approver is not None:
             result = invoke_graph(alerts, cluster=horizon, context=ctx, thread_id=thread, checkpointer=saver,
                                   resume=approver(result.interrupt), on_update=track, build=GRAPHS[agent])

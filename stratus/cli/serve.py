@@ -34,6 +34,10 @@ def serve(
         envvar="STRATUS_SERVE_LEASE_S", min=1.0,
         help="Lifetime of an incident's claim; another process resumes the incident this long after its "
              "process died.")] = 60.0,
+    journal_s: Annotated[float, typer.Option(
+        envvar="STRATUS_SERVE_JOURNAL_S", min=0.0,
+        help="Seconds between polls of the change journal, which records what changes in the watched "
+             "namespaces and the last-known-healthy manifests between incidents; 0: keep none.")] = 15.0,
     max_body: Annotated[int, typer.Option(envvar="STRATUS_SERVE_MAX_BODY", min=1024,
                                           help="Largest webhook body accepted, in bytes.")] = 1 << 20,
     cluster: Annotated[str, typer.Option(
@@ -93,7 +97,8 @@ def serve(
         ctx["policy"] = policy
     config = ServeConfig(db=db or default_db(), token=token or None, max_body_bytes=max_body,
                          notify_webhook=notify_webhook, notify_slack=notify_slack,
-                         workers=WorkerSettings(workers=workers, lease_s=lease_s, context=ctx))
+                         workers=WorkerSettings(workers=workers, lease_s=lease_s, context=ctx,
+                                                journal_s=journal_s))
     provider: TwinProvider | KubeProvider
     if cluster == "kube":
         assert prometheus is not None

@@ -127,7 +127,7 @@ class LLMPolicy:
         self.ctx = ctx
         self.model = ctx.chat_model if ctx.chat_model is not None else make_chat_model(ctx)
         self.budget = Budget(ctx, usage)
-        self.rules = RulesPolicy()
+        self.rules = RulesPolicy(journal=ctx.journal)
         self.results: dict[str, str] = {}  # tool-call id (or evidence id) -> result text
         self.dropped_claims = 0
         self.final_choice = FINAL_CHOICES.index(ctx.llm_final_choice) if ctx.llm_final_choice in FINAL_CHOICES \

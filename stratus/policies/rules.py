@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from stratus.cluster.base import Cluster
-from stratus.policies import runbooks
+from stratus.policies import generic, runbooks  # noqa: F401 - generic registers its runbooks
 from stratus.state import Finding, Hypothesis, Plan, TriedPlans
 from stratus.tools.analyzers import View, run_all
 from stratus.tools.kubectl import render
@@ -77,6 +77,11 @@ class RulesPolicy:
 
     name = "rules"
     plans_need_review = False
+    journal: Any = None
+    """The change journal (``ChangeJournal``) its analyzers and generic plans read, when there is one."""
+
+    def __init__(self, journal: Any = None) -> None:
+        self.journal = journal
 
     def confirm(self, cluster: Cluster, namespace: str, alerts: list[dict[str, Any]],
                 health: dict[str, Any]) -> None:
@@ -85,13 +90,13 @@ class RulesPolicy:
 
     def diagnose(self, cluster: Cluster, namespace: str, reflections: list[str] | None = None) -> \
             tuple[list[Finding], list[Hypothesis], View]:
-        view, findings = run_all(cluster, namespace)
+        view, findings = run_all(cluster, namespace, journal=self.journal)
         return findings, rank(findings, view), view
 
     def plans(self, cluster: Cluster, namespace: str, hypothesis: Hypothesis,
               view: View | None = None) -> list[Plan]:
         """Candidate plans for a hypothesis, best first."""
-        view = view or View.read(cluster, namespace)
+        view = view or View.read(cluster, namespace, journal=self.journal)
         fn = runbooks.REGISTRY.get(hypothesis.fault_class)
         if fn is None:
             return []
@@ -113,11 +118,13 @@ class RulesPolicy:
     def next_plan(self, cluster: Cluster, namespace: str, hypotheses: list[Hypothesis], tried: TriedPlans,
                   view: View | None = None, reflections: list[str] | None = None) -> Plan | None:
         """The best untried plan of the best hypothesis that still has one."""
-        view = view or View.read(cluster, namespace)
+        view = view or View.read(cluster, namespace, journal=self.journal)
+        done = {tuple(commands) for commands in tried.values() if commands}
         for h in hypotheses:
             for plan in self.plans(cluster, namespace, h, view):
-                if plan.key not in tried:
-                    return plan
+                if plan.key in tried or (h.fault_class in generic.CLASSES and tuple(plan.commands) in done):
+                    continue
+                return plan
         return None
 
     def usage(self) -> dict[str, Any]:

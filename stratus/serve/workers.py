@@ -24,6 +24,8 @@ from stratus.serve.clusters import ClusterProvider
 from stratus.serve.metrics import ServeMetrics
 from stratus.serve.notify import Notifier
 from stratus.serve.store import Claim, IntakeStore
+from stratus.serve.watch import JournalWatcher
+from stratus.tools.journal import POLL_S
 
 log = logging.getLogger("stratus.serve")
 
@@ -42,11 +44,13 @@ class WorkerSettings:
         lease_s: claim lifetime; renewed every third of it. A dead process's incidents resume after it.
         idle_s: wait between claims when nothing is runnable (also the reaction time to new alerts).
         context: ``Context`` fields for every incident (policy, approval, budgets ...); ``db`` is the store's.
+        journal_s: seconds between change-journal polls of each watched namespace (0: keep no journal).
     """
 
     workers: int = 2
     lease_s: float = 60.0
     idle_s: float = 0.5
+    journal_s: float = POLL_S
     context: dict[str, Any] = field(default_factory=dict)
 
 
@@ -62,6 +66,8 @@ class WorkerPool:
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
         self.busy = 0
+        watched = tuple(settings.context.get("namespaces") or ()) or (clusters.default_namespace,)
+        self.watcher = JournalWatcher(clusters, watched, settings.journal_s) if settings.journal_s > 0 else None
 
     def start(self) -> None:
         for i in range(self.settings.workers):  # 0: an intake-only process (other processes run graphs)
@@ -69,6 +75,8 @@ class WorkerPool:
                                  daemon=True)
             t.start()
             self._threads.append(t)
+        if self.watcher is not None and self.settings.workers:  # only a process that runs graphs needs one
+            self.watcher.start()
 
     def wake(self) -> None:
         """Something became runnable (an alert, an approval): stop idling."""
@@ -78,6 +86,8 @@ class WorkerPool:
         """Stop claiming; wait up to ``timeout_s`` for running graphs (an unfinished one resumes later)."""
         self._stop.set()
         self._wake.set()
+        if self.watcher is not None:
+            self.watcher.stop()
         deadline = time.monotonic() + timeout_s
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
@@ -134,8 +144,9 @@ class WorkerPool:
     def _invoke(self, claim: Claim) -> IncidentResult:
         ctx = Context(**{**self.settings.context, "db": self.store.db, "namespaces": (claim.namespace,)})
         with open_checkpointer(self.store.db) as saver, self.clusters.session(claim.namespace) as cluster:
+            journal = self.watcher.journal(claim.namespace) if self.watcher is not None else None
             return invoke_graph(claim.alerts, cluster=cluster, context=ctx, thread_id=claim.incident_id,
-                                checkpointer=saver, resume=claim.resume)
+                                checkpointer=saver, resume=claim.resume, journal=journal)
 
     def _renew(self, claim: Claim, holder: str, stop: threading.Event) -> None:
         while not stop.wait(self.settings.lease_s / 3):

@@ -12,6 +12,7 @@ from stratus.tools.analyzers import (  # noqa: F401 - each module registers its 
     addresses,
     alerts,
     autoscaling,
+    changes,
     chaos,
     config_refs,
     deployments,
@@ -36,19 +37,23 @@ from stratus.tools.analyzers.view import View
 
 ANALYZERS = ("pods", "events", "deployments", "services", "policies", "chaos", "logs", "traces", "alerts",
              "references", "addresses", "config_refs", "scheduling", "workloads", "jobs", "ingress", "storage",
-             "nodes", "autoscaling", "disruption", "endpoint_slices")
+             "nodes", "autoscaling", "disruption", "endpoint_slices", "changes")
 """Run order. Findings come out in this order, and the hypotheses' evidence and the LLM's evidence list
-follow it, so a new analyzer goes at the end unless it should outrank the others. The reference and
-k8sgpt-coverage analyzers after ``alerts`` emit signals the rules policy's runbooks give no weight to:
-they are evidence (for the LLM policy, the report and escalations) and leave the rules' plans unchanged."""
+follow it, so a new analyzer goes at the end unless it should outrank the others. The reference
+analyzers' signals that point at a cause (selectors, ports, addresses, missing objects, scheduler
+causes) and the ``changes`` analyzer's carry weights in runbooks.yaml for the generic plans; the rest
+are evidence (for the LLM policy, the report and escalations)."""
 
 STATIC_ANALYZERS = ("services", "deployments", "policies", "chaos")
 """Analyzers whose findings need no traffic: configuration read from manifests alone."""
 
 
-def run_all(cluster: Cluster, namespace: str, only: list[str] | None = None) -> tuple[View, list[Finding]]:
-    """Read the namespace once and run every registered analyzer (or those in ``only``) over it."""
-    view = View.read(cluster, namespace)
+def run_all(cluster: Cluster, namespace: str, only: list[str] | None = None,
+            journal: Any = None) -> tuple[View, list[Finding]]:
+    """Read the namespace once and run every registered analyzer (or those in ``only``) over it.
+
+    ``journal`` (a ``ChangeJournal``) lets the ``changes`` analyzer say what changed before the symptoms."""
+    view = View.read(cluster, namespace, journal=journal)
     findings: list[Finding] = []
     for name in ANALYZERS:
         if only and name not in only:

@@ -37,10 +37,12 @@ class View:
     """Kinds the reference analyzers could not list, with the backend's reason (e.g. RBAC refuses Secrets)."""
     truncated: set[str] = field(default_factory=set)
     """Kinds with more objects than ``LIST_LIMIT``: a name missing from them proves nothing."""
+    journal: Any = None
+    """The change journal (``stratus.tools.journal.ChangeJournal``) when STRATUS has been watching."""
 
     @classmethod
-    def read(cls, cluster: Cluster, namespace: str) -> "View":
-        v = cls(cluster, namespace)
+    def read(cls, cluster: Cluster, namespace: str, journal: Any = None) -> "View":
+        v = cls(cluster, namespace, journal=journal)
 
         def real(kind: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if any(i.get("kind") == "Omitted" for i in items):

@@ -1,0 +1,268 @@
+"""Generic plans: fixes for problems no runbook names, built from the evidence and the change journal.
+
+Each is a runbook like the others (registered in ``runbooks.REGISTRY`` for a class of runbooks.yaml),
+so every candidate goes through the guard, the dry run and TNR:
+
+- ``recent_change``: revert a changed object to its last-known-healthy manifest (or re-create it);
+- ``missing_object``: re-create a deleted object from the journal;
+- ``broken_reference``: revert the Service or workload whose change broke a selector, port or address;
+  without a journal, point the selector at the closest workload's labels, the targetPort at a port the
+  pods open, or an address at the Service whose name and port come closest;
+- ``insufficient_resources``: set the requests no node can fit back to what the workload's history or
+  its peers use;
+- ``node_unschedulable``: undo the taints and cordons the journal saw appear (a cordon without one).
+
+Which of these runs first is the ranking's business (signal weights): a change is only evidence when it
+lines up with the symptoms, so a plan never wins just because its change was recent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from difflib import SequenceMatcher
+from typing import Any
+
+from stratus.cluster.actions import Action
+from stratus.cluster.base import ClusterError
+from stratus.policies.runbooks import Candidate, runbook, service_port
+from stratus.state import Hypothesis
+from stratus.tools.analyzers import View
+from stratus.tools.analyzers.addresses import parse_address, service_of_host
+from stratus.tools.analyzers.match import pod_templates, selector_matches
+
+CLASSES = frozenset({"recent_change", "missing_object", "broken_reference", "insufficient_resources",
+                     "node_unschedulable"})
+"""The classes these plans serve. A generic plan whose commands were already tried (under a runbook's
+own class, or rejected by a human) is not proposed again: it is a fallback, not a second opinion."""
+
+CREATABLE = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Service", "ConfigMap", "NetworkPolicy",
+                       "ResourceQuota", "HorizontalPodAutoscaler"})
+"""Kinds a plan may re-create (the allow-list's ``create``); Secrets are never kept, so never re-created."""
+
+
+def _facts(h: Hypothesis) -> list[dict[str, Any]]:
+    return list(h.data.get("facts") or [])
+
+
+def _objects(h: Hypothesis) -> list[tuple[str, str]]:
+    return list(dict.fromkeys((f["kind"], f["name"]) for f in _facts(h) if f.get("kind") and f.get("name")))
+
+
+def _current(v: View, kind: str, name: str) -> dict[str, Any] | None:
+    try:
+        return v.cluster.get(kind, name, None if kind == "Node" else v.namespace)
+    except ClusterError:
+        return None
+
+
+def _manifest(v: View, m: dict[str, Any]) -> dict[str, Any]:
+    m.setdefault("metadata", {})["namespace"] = v.namespace
+    return m
+
+
+def _node_fix(v: View, name: str) -> list[Action]:
+    """Undo a node's cordon and the taints it gained since it was last seen healthy."""
+    j, cur = v.journal, _current(v, "Node", name)
+    if j is None or cur is None:
+        return []
+    healthy = j.last_healthy("Node", name, None)
+    if healthy is None:
+        return []
+    out = []
+    spec, old = cur.get("spec") or {}, healthy.get("spec") or {}
+    if spec.get("unschedulable") and not old.get("unschedulable"):
+        out.append(Action(verb="uncordon", kind="Node", name=name))
+    old_taints = [(t.get("key"), t.get("effect")) for t in old.get("taints") or []]
+    new = [t for t in spec.get("taints") or [] if (t.get("key"), t.get("effect")) not in old_taints
+           and t.get("key") != "node.kubernetes.io/unschedulable"]
+    if new:
+        out.append(Action(verb="taint", kind="Node", name=name,
+                          params={"remove": [{"key": t["key"], "effect": t["effect"]} for t in new]}))
+    return out
+
+
+def revert(v: View, kind: str, name: str) -> Iterator[Candidate]:
+    """Put an object back as it was when the namespace was last healthy (re-create it if deleted).
+
+    Nodes are not replaced whole (their status and labels belong to the kubelet): ``_node_fix`` undoes
+    only the cordon and the taints."""
+    j = v.journal
+    if j is None:
+        return
+    healthy = j.last_healthy(kind, name, v.namespace)
+    if healthy is None or kind not in CREATABLE:
+        return
+    cur = _current(v, kind, name)
+    if cur is None:
+        yield [Action(verb="create", kind=kind, name=name, params={"manifest": _manifest(v, healthy)})], \
+            f"{kind} {name} exists again as it was while healthy"
+    elif not j.current_is_healthy(kind, name, v.namespace):
+        yield [Action(verb="apply", kind=kind, name=name, params={"manifest": _manifest(v, healthy)})], \
+            f"{kind} {name} is back to its last healthy version"
+
+
+@runbook("recent_change", "missing_object")
+def from_journal(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
+    objects = _objects(h)
+    for f in _facts(h):
+        if f.get("host"):  # an address naming a Service that no longer exists
+            name, _certain = service_of_host(str(f["host"]), v.namespace)
+            if name:
+                objects.append(("Service", name))
+    nodes = [a for kind, name in dict.fromkeys(objects) if kind == "Node" for a in _node_fix(v, name)]
+    if nodes:  # one plan for every node: a taint left on the others is the same mistake left half undone
+        yield nodes, "the nodes accept pods again as they did while healthy"
+    for kind, name in dict.fromkeys(objects):
+        if kind != "Node":
+            yield from revert(v, kind, name)
+
+
+def _services_of(v: View, component: str) -> list[str]:
+    """Services named like the component or whose selector (now or when healthy) picks it."""
+    tmpl = v.template_of(component) or {}
+    labels = (tmpl.get("metadata") or {}).get("labels") or {}
+    out = []
+    for s in v.services:
+        name = s["metadata"]["name"]
+        healthy = v.journal.last_healthy("Service", name, v.namespace) if v.journal else None
+        sels = [(s.get("spec") or {}).get("selector"), ((healthy or {}).get("spec") or {}).get("selector")]
+        if name == component or any(sel and selector_matches(labels, sel) for sel in sels):
+            out.append(name)
+    return out
+
+
+def _closest_selector(v: View, sel: dict[str, str]) -> dict[str, str] | None:
+    """The selector's keys with the values of the workload whose labels differ least from it."""
+    best: tuple[int, float, dict[str, str]] | None = None
+    for _kind, _name, t in pod_templates(v):
+        labels = (t.get("metadata") or {}).get("labels") or {}
+        if not all(k in labels for k in sel):
+            continue
+        diff = [k for k in sel if labels[k] != sel[k]]
+        score = (len(diff), -sum(SequenceMatcher(None, labels[k], sel[k]).ratio() for k in diff),
+                 {k: labels[k] for k in sel})
+        if diff and (best is None or score[:2] < best[:2]):
+            best = score
+    return best[2] if best else None
+
+
+def _plain_address(value: str) -> bool:
+    """Whether a value is a bare ``host:port``: URLs may carry credentials, and a plan's commands are
+    shown to people and models, so a plan never rewrites them."""
+    return ":" in value and "@" not in value and "/" not in value
+
+
+def _closest_address(v: View, value: str) -> str | None:
+    """``value`` (a bare ``host:port``) with host and port replaced by the Service whose name comes closest."""
+    parsed = parse_address(value)
+    if parsed is None or not _plain_address(value):
+        return None
+    host, port = parsed
+    name, _certain = service_of_host(host, v.namespace)
+    ranked = sorted(((SequenceMatcher(None, name, s["metadata"]["name"]).ratio(), s) for s in v.services),
+                    key=lambda x: -x[0])
+    for ratio, s in ranked[:1]:
+        ports = [int(p["port"]) for p in (s.get("spec") or {}).get("ports") or []]
+        if ratio < 0.5 or not ports:
+            return None
+        fixed = f"{s['metadata']['name']}:{port if port in ports else ports[0]}"
+        return value.replace(f"{host}:{port}", fixed) if f"{host}:{port}" in value else None
+    return None
+
+
+def _env_fixes(v: View, h: Hypothesis) -> Iterator[Candidate]:
+    env = v.container_env(h.component)
+    healthy = v.journal.last_healthy("Deployment", h.component, v.namespace) if v.journal else None
+    old = {e["name"]: str(e.get("value", "")) for c in ((healthy or {}).get("spec", {}).get("template", {})
+                                                          .get("spec", {}).get("containers") or [])
+           for e in c.get("env") or [] if "value" in e}
+    for f in _facts(h):
+        var = str(f.get("field", "")).removeprefix("env.")
+        if not str(f.get("field", "")).startswith("env.") or var not in env:
+            continue
+        value = old.get(var) if old.get(var, env[var]) != env[var] else _closest_address(v, env[var])
+        if value and value != env[var] and _plain_address(value) and _plain_address(env[var]):
+            yield [Action(verb="set_env", kind="Deployment", name=h.component, params={"env": {var: value}})], \
+                f"{h.component} reaches {value} again"
+
+
+@runbook("broken_reference")
+def broken_reference(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
+    for svc in _services_of(v, h.component):
+        yield from revert(v, "Service", svc)
+    if v.template_of(h.component) is not None:
+        yield from revert(v, "Deployment", h.component)
+        yield from _env_fixes(v, h)
+    for f in _facts(h):
+        if f.get("selector"):
+            fixed = _closest_selector(v, f["selector"])
+            owner = next((s["metadata"]["name"] for s in v.services
+                          if (s.get("spec") or {}).get("selector") == f["selector"]), None)
+            if fixed and owner:
+                yield [Action(verb="patch", kind="Service", name=owner,
+                              params={"type": "merge", "patch": {"spec": {"selector": fixed}}})], \
+                    f"Service {owner} selects the pods of the workload labelled {fixed}"
+    for svc in _services_of(v, h.component):
+        yield from service_port(v, h.model_copy(update={"component": svc}), db)
+
+
+_SUFFIX = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def quantity(q: Any) -> float:
+    """A Kubernetes quantity as a number (``100m`` -> 0.1, ``1Gi`` -> 2**30); unreadable ones sort last."""
+    text = str(q)
+    for suffix in sorted(_SUFFIX, key=len, reverse=True):
+        if text.endswith(suffix):
+            text, scale = text[: -len(suffix)], _SUFFIX[suffix]
+            break
+    else:
+        scale = 1.0
+    try:
+        return float(text) * scale
+    except ValueError:
+        return float("inf")
+
+
+def _requests(tmpl: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    return {c.get("name", ""): dict((c.get("resources") or {}).get("requests") or {})
+            for c in ((tmpl or {}).get("spec") or {}).get("containers") or []}
+
+
+@runbook("insufficient_resources")
+def insufficient_resources(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
+    now = _requests(v.template_of(h.component))
+    if not now:
+        return
+    healthy = v.journal.last_healthy("Deployment", h.component, v.namespace) if v.journal else None
+    history = [rs["spec"]["template"] for rs in v.replicasets
+               if any(r.get("name") == h.component for r in rs["metadata"].get("ownerReferences", []))]
+    sources = [((healthy or {}).get("spec") or {}).get("template")] + history[::-1]
+    for tmpl in sources:
+        for cname, req in _requests(tmpl).items():
+            if cname in now and req and req != now[cname]:
+                yield [Action(verb="set_resources", kind="Deployment", name=h.component,
+                              params={"requests": req, "container": cname})], \
+                    f"{h.component} requests {req} again, as it did before, and its pods fit on a node"
+                return
+    resources = {str(f.get("resource")) for f in _facts(h) if f.get("resource")}
+    for res in sorted(resources & {"cpu", "memory"}):
+        peers = [r[res] for d in v.deployments if d["metadata"]["name"] != h.component
+                 for r in _requests(d["spec"]["template"]).values() if res in r]
+        if peers:
+            cname = next(iter(now))
+            value = sorted(peers, key=quantity)[(len(peers) - 1) // 2]
+            yield [Action(verb="set_resources", kind="Deployment", name=h.component,
+                          params={"requests": {res: value}, "container": cname})], \
+                f"{h.component} requests {res}={value}, what its peers use, and its pods fit on a node"
+
+
+@runbook("node_unschedulable")
+def node_unschedulable(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
+    actions = [a for n in v.nodes for a in _node_fix(v, n["metadata"]["name"])]
+    if actions:
+        yield actions, "the nodes accept pods again as they did while healthy"
+    cordoned = [n["metadata"]["name"] for n in v.nodes if (n.get("spec") or {}).get("unschedulable")]
+    if cordoned and len(cordoned) == len(v.nodes) and any(f.get("cause") == "NodeUnschedulable" for f in _facts(h)):
+        yield [Action(verb="uncordon", kind="Node", name=n) for n in cordoned], \
+            "every node was cordoned: uncordoned, pods are scheduled again"
