@@ -25,7 +25,7 @@ from stratus.bench.scenarios import Scenario, load_scenario
 from stratus.context import Context
 from stratus.state import new_incident_id
 from stratus.twin.cluster import TwinCluster
-from stratus.twin.faults import inject
+from stratus.twin.faults import inject, stage
 from stratus.twin.world import World
 
 WARM_UP_S = 300.0
@@ -80,6 +80,8 @@ def _localization_ok(localized: list[str], expected: list[str]) -> bool:
 def prepare(sc: Scenario) -> tuple[World, TwinCluster, list[dict[str, Any]], dict[str, Any], float]:
     """Twin built, warmed up, faults injected, clock advanced until alerts fire (bounded)."""
     world = World(sc.app, seed=sc.seed, namespace=sc.namespace)
+    for f in sc.faults:  # what the faults will break is part of the healthy app before warm-up
+        stage(world, f.type, f.target, f.params)
     cluster = TwinCluster(world)
     world.warm_up(WARM_UP_S)
     add_noise(world, sc.noise, sc.seed)  # before the baseline: distractors are not damage done by the agent
