@@ -18,6 +18,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from stratus.api import invoke_graph, open_checkpointer
+from stratus.bench import benign as routine
 from stratus.bench.baselines import GRAPHS
 from stratus.bench.noise import add_noise
 from stratus.bench.oracles import baseline, grade
@@ -25,7 +26,7 @@ from stratus.bench.scenarios import Scenario, load_scenario
 from stratus.context import Context
 from stratus.state import new_incident_id
 from stratus.twin.cluster import TwinCluster
-from stratus.twin.faults import inject, stage
+from stratus.twin.faults import REGISTRY, inject, stage
 from stratus.twin.world import World
 
 WARM_UP_S = 300.0
@@ -82,12 +83,14 @@ def prepare(sc: Scenario) -> tuple[World, TwinCluster, list[dict[str, Any]], dic
     world = World(sc.app, seed=sc.seed, namespace=sc.namespace)
     for f in sc.faults:  # what the faults will break is part of the healthy app before warm-up
         stage(world, f.type, f.target, f.params)
+    changes = routine.plan(world, list(sc.benign), sc.seed, {f.target for f in sc.faults if f.target})
     cluster = TwinCluster(world)
     world.warm_up(WARM_UP_S)
     add_noise(world, sc.noise, sc.seed)  # before the baseline: distractors are not damage done by the agent
     base = baseline(world)
     injected_at = world.clock.now
     records = [inject(world, f.type, f.target, f.params) for f in sc.faults]
+    routine.start(world, base, changes)
     while world.clock.now - injected_at < ALERT_WAIT_MAX_S:
         world.advance(ALERT_POLL_S)
         if [a for a in world.firing() if a["labels"].get("alertname") != "Watchdog"]:
@@ -176,6 +179,13 @@ def run_scenario(scenario: Scenario | str | Path, *, agent: str = "stratus", pol
         "finished_by_horizon": done_at <= horizon.deadline,
         "harm": [n for n in notes if n.startswith(COLLATERAL)],
         "false_resolution": result.outcome == "resolved" and not mitigated,
+        "families": sorted({REGISTRY[r["type"]].family for r in records if r["type"] != "noop"}),
+        "new_fault_type": any(REGISTRY[r["type"]].new for r in records),
+        "benign": list(sc.benign),
+        "escalated": result.outcome == "escalated",
+        # mitigated without localising the cause: public suites call these lucky fixes
+        "lucky_fix": bool(mitigated and exp.detected and records
+                          and not _localization_ok(localized, exp.root_cause)),
     }
     if policy == "llm":
         row.update(llm_metrics(result.llm_stats))
