@@ -7,11 +7,13 @@ so the first plausible plan can be harmful: an allow-all NetworkPolicy on the ve
 policy blocks (deleting the wrong one first fixes nothing and removes a policy nobody asked to remove),
 or a bystander evicted while the service registry is down (its restart, bundled with the fix, lands
 before the registry serves). Their seeds are chosen by where the noise puts its distractor, never by
-how an agent does. Run: `uv run python bench/make_scenarios.py` (idempotent).
+how an agent does. The wider catalogue's scenarios (and the hold-out suite) come from
+``make_scenarios_ops.py``. Run: `uv run python bench/make_scenarios.py` (idempotent).
 """
 
 from pathlib import Path
 
+import make_scenarios_ops
 import yaml
 
 from stratus.bench.noise import add_noise
@@ -97,6 +99,7 @@ def main(out: Path = Path("scenarios")) -> None:
                "expect": {"detected": False, "root_cause": []}}
         (out / f"{sid}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
         n += 1
+    n += make_scenarios_ops.main(out)  # the wider catalogue, multi-fault and benign changes
     print(f"wrote {n} scenarios to {out}/")
 
 

@@ -21,9 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from langgraph.runtime import Runtime
-
 from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
 
 from stratus.agents.common import cluster_of, context_of
 from stratus.agents.detection import detect
@@ -32,8 +31,17 @@ from stratus.agents.report import escalate, report
 from stratus.agents.undo import undo
 from stratus.cluster.actions import Action
 from stratus.context import Context
-from stratus.graph import (after_approve, after_detect, after_plan, after_snapshot, after_undo, after_validate,
-                           build_graph, compile_graph, wire)
+from stratus.graph import (
+    after_approve,
+    after_detect,
+    after_plan,
+    after_snapshot,
+    after_undo,
+    after_validate,
+    build_graph,
+    compile_graph,
+    wire,
+)
 from stratus.state import Hypothesis, IncidentInput, IncidentOutput, IncidentState
 from stratus.tools.health import measure, unhealthy_components
 
