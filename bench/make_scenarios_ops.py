@@ -46,7 +46,7 @@ HOLDOUT = {
     "db_service_wrong_port": ["mongodb-rate"], "deployment_deleted": ["memcached-rate"],
     "configmap_key_edited": ["search"], "configmap_key_deleted": ["reservation"], "secret_missing": ["geo"],
     "liveness_probe_wrong_port": ["frontend"], "command_typo": ["user"], "poststart_hook_failure": ["rate"],
-    "request_too_large": ["recommendation"], "node_taint": ["geo"], "node_cordon": ["user"],
+    "request_too_large": ["recommendation"], "node_taint": ["geo"], "node_cordon": ["search"],
     "affinity_to_nothing": ["mongodb-rate"], "resource_quota_exhausted": ["profile"],
     "limit_range_default_oom": ["recommendation"], "pvc_wrong_storage_class": ["mongodb-reservation"],
     "pvc_deleted": ["mongodb-recommendation"],
