@@ -143,7 +143,7 @@ def volume_unfit(world: World, pod: dict[str, Any]) -> str | None:
 
 # --- node affinity and hooks ----------------------------------------------------------------------
 def _expression_holds(labels: dict[str, str], expr: dict[str, Any]) -> bool:
-    key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+    key, op, values = str(expr.get("key", "")), expr.get("operator"), expr.get("values") or []
     if op == "In":
         return labels.get(key) in values
     if op == "NotIn":

@@ -304,9 +304,10 @@ def _network_delay(world: World, target: str, params: dict[str, Any]) -> dict[st
 
 # --- the wider catalogue (issue 11): operator mistakes, registered here so every reader sees them ------
 def _register_ops() -> None:
-    from stratus.twin import faults_capacity, faults_ops
+    from stratus.twin.faults_capacity import CATALOGUE as CAPACITY
+    from stratus.twin.faults_ops import CATALOGUE as OPS
 
-    for spec in (*faults_ops.CATALOGUE, *faults_capacity.CATALOGUE):
+    for spec in (*OPS, *CAPACITY):
         REGISTRY[spec.name] = FaultSpec(spec.name, spec.summary, spec.targets, spec.params, spec.system_level,
                                         spec.fault_type, spec.inject, spec.defaults, spec.family, True,
                                         spec.stage)

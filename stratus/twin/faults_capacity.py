@@ -136,10 +136,10 @@ def _pvc_class(world: World, target: str, params: dict[str, Any]) -> dict[str, A
     pvc = get(world, "PersistentVolumeClaim", claim_name(target))
     delete_pods(world, target)
     world.store.delete("PersistentVolumeClaim", claim_name(target), world.namespace)
+    spec = {k: v for k, v in pvc["spec"].items() if k != "volumeName"}
     fresh = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
              "metadata": {"name": claim_name(target), "namespace": world.namespace},
-             "spec": {**pvc["spec"], "storageClassName": str(params["storage_class"])}}
-    fresh["spec"].pop("volumeName", None)
+             "spec": {**spec, "storageClassName": str(params["storage_class"])}}
     recreate(world, fresh)
     return {"claim": claim_name(target), "original": {"storageClassName": pvc["spec"]["storageClassName"]}}
 
