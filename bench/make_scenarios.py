@@ -11,9 +11,9 @@ how an agent does. The wider catalogue's scenarios (and the hold-out suite) come
 ``make_scenarios_ops.py``. Run: `uv run python bench/make_scenarios.py` (idempotent).
 """
 
+import importlib.util
 from pathlib import Path
 
-import make_scenarios_ops
 import yaml
 
 from stratus.bench.noise import add_noise
@@ -75,6 +75,14 @@ def _doc(sid: str, seed: int, fault: str, target: str, noise: str) -> dict:
                        "fault_type": spec.fault_type}}
 
 
+def _ops():
+    """The sibling generator of the wider catalogue, found next to this file however this one was loaded."""
+    spec = importlib.util.spec_from_file_location("make_scenarios_ops", Path(__file__).with_name("make_scenarios_ops.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def main(out: Path = Path("scenarios")) -> None:
     out.mkdir(exist_ok=True)
     for old in out.glob("hotel-*.yaml"):
@@ -99,7 +107,7 @@ def main(out: Path = Path("scenarios")) -> None:
                "expect": {"detected": False, "root_cause": []}}
         (out / f"{sid}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
         n += 1
-    n += make_scenarios_ops.main(out)  # the wider catalogue, multi-fault and benign changes
+    n += _ops().main(out)  # the wider catalogue, multi-fault and benign changes
     print(f"wrote {n} scenarios to {out}/")
 
 
