@@ -8,9 +8,11 @@ so the first plausible plan can be harmful: an allow-all NetworkPolicy on the ve
 policy blocks (deleting the wrong one first fixes nothing and removes a policy nobody asked to remove),
 or a bystander evicted while the service registry is down (its restart, bundled with the fix, lands
 before the registry serves). Their seeds are chosen by where the noise puts its distractor, never by
-how an agent does. Run: `uv run python bench/make_scenarios.py` (idempotent).
+how an agent does. The wider catalogue's scenarios (and the hold-out suite) come from
+``make_scenarios_ops.py``. Run: `uv run python bench/make_scenarios.py` (idempotent).
 """
 
+import importlib.util
 from pathlib import Path
 
 import yaml
@@ -144,6 +146,14 @@ def _other_apps(out: Path) -> int:
     return n
 
 
+def _ops():
+    """The sibling generator of the wider catalogue, found next to this file however this one was loaded."""
+    spec = importlib.util.spec_from_file_location("make_scenarios_ops", Path(__file__).with_name("make_scenarios_ops.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def main(out: Path = Path("scenarios")) -> None:
     out.mkdir(exist_ok=True)
     for old in out.glob("hotel-*.yaml"):
@@ -169,6 +179,7 @@ def main(out: Path = Path("scenarios")) -> None:
         (out / f"{sid}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
         n += 1
     n += _other_apps(out)
+    n += _ops().main(out)  # the wider catalogue, multi-fault and benign changes
     print(f"wrote {n} scenarios to {out}/")
 
 

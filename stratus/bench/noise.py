@@ -1,7 +1,12 @@
 """Distractor symptoms for scenarios with ``noise: low|high``: real-looking but harmless disturbances.
 
 They change the twin's state as an operator or a flaky node would (a pod evicted and recreated, a
-harmless allow-all NetworkPolicy, noisy warning logs), so an agent that chases every anomaly pays for it.
+harmless allow-all egress NetworkPolicy, noisy warning logs), so an agent that chases every anomaly pays
+for it. The distractor policy allows egress only: an allow-all *ingress* policy on the pods a fault's
+deny policy selects would unite with it and let everything through, hiding the fault it sits next to.
+
+Benign changes (``benign:`` in a scenario, see ``bench.benign``) are routine changes made during the
+incident; they live in their own module.
 """
 
 from __future__ import annotations
@@ -45,5 +50,5 @@ def add_noise(world: World, level: str, seed: int, avoid: set[str] | None = None
         world.store.create({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                             "metadata": {"name": f"allow-{chatty}", "namespace": world.namespace},
                             "spec": {"podSelector": {"matchLabels": {world.app.label_key: chatty}},
-                                     "policyTypes": ["Ingress"], "ingress": [{}]}})
+                                     "policyTypes": ["Egress"], "egress": [{}]}})
         world.traffic.rps_factor = 1.3

@@ -30,7 +30,8 @@ MIN_AVAILABILITY = 0.95
 HOSTNAME = "kubernetes.io/hostname"
 # Bookkeeping on pod templates, not desired state: a restart or a STRATUS mark leaves the same pods.
 TEMPLATE_MARKS = (RESTARTED_AT, STRATUS_CHANGE)
-MANIFEST_SECTIONS = ("Deployment", "Service", "NetworkPolicy")  # their snapshot is the object's spec
+# their snapshot is the object's spec
+MANIFEST_SECTIONS = ("Deployment", "Service", "NetworkPolicy", "ResourceQuota", "LimitRange", "PersistentVolumeClaim")
 _ABSENT = object()
 
 
@@ -72,6 +73,8 @@ def snapshot(world: World) -> dict[str, dict[str, Any]]:
         "Deployment": {d["metadata"]["name"]: _template_spec(d["spec"]) for d in st.list("Deployment", ns)},
         "Service": {s["metadata"]["name"]: copy.deepcopy(s["spec"]) for s in st.list("Service", ns)},
         "NetworkPolicy": {p["metadata"]["name"]: copy.deepcopy(p["spec"]) for p in st.list("NetworkPolicy", ns)},
+        **{kind: {o["metadata"]["name"]: copy.deepcopy(o["spec"]) for o in st.list(kind, ns)}
+           for kind in ("ResourceQuota", "LimitRange", "PersistentVolumeClaim")},
         "ConfigMap": {c["metadata"]["name"]: {k: copy.deepcopy(c.get(k)) for k in ("data", "binaryData")}
                       for c in st.list("ConfigMap", ns)},
         "Secret": {s["metadata"]["name"]: {k: copy.deepcopy(s.get(k)) for k in ("type", "data", "stringData")}
@@ -277,7 +280,7 @@ def collateral(world: World, base: dict[str, Any], records: list[dict[str, Any]]
     problems = []
     for section in base:
         for name in sorted(set(base[section]) | set(now.get(section, {}))):
-            if any(s == section and n == name and not p for s, n, p in allowed):
+            if any(s == section and n in (name, "*") and not p for s, n, p in allowed):
                 continue
             if name not in now.get(section, {}):
                 problems.append(f"collateral: {section} {name} was deleted")
@@ -285,7 +288,7 @@ def collateral(world: World, base: dict[str, Any], records: list[dict[str, Any]]
                 problems.append(f"collateral: {section} {name} was created")
             else:
                 for path in _diff(base[section][name], now[section][name]):
-                    if not any(s == section and n == name and path[:len(p)] == p for s, n, p in allowed):
+                    if not any(s == section and n in (name, "*") and path[:len(p)] == p for s, n, p in allowed):
                         problems.append(_describe(section, name, path, base[section][name], now[section][name]))
     return problems + pods_healthy(world.store.list("Pod", world.namespace))
 
@@ -318,3 +321,13 @@ def grade(world: World, cluster: TwinCluster, records: list[dict[str, Any]], bas
         ok = False
         notes.append("changed a healthy system (false positive)")
     return ok, notes
+
+
+def _register_ops() -> None:
+    from stratus.bench.oracles_ops import OPS_ORACLES
+
+    for name, (check, touches) in OPS_ORACLES.items():
+        oracle(name, *touches)(check)
+
+
+_register_ops()

@@ -18,8 +18,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from stratus.bench.report_splits import splits, splits_md
+
 CONTROL = "(no fault)"
-AGENT_ORDER = ("stratus", "oneshot", "retry")
+AGENT_ORDER = ("stratus", "oneshot", "retry", "restart")
 
 
 def load_results(path: str | Path) -> list[dict[str, Any]]:
@@ -67,6 +69,8 @@ def agent_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "tnr_violations": sum(int(r.get("tnr_violations") or 0) for r in ok),
         "harm_left": sum(bool(r.get("harm")) for r in rows),
         "false_resolutions": sum(bool(r.get("false_resolution")) for r in rows),
+        "escalations": sum(r.get("outcome") == "escalated" for r in rows),
+        "lucky_fixes": sum(bool(r.get("lucky_fix")) for r in rows),
         "unfinished_at_horizon": sum(r.get("finished_by_horizon") is False for r in rows),
         "rollbacks": sum(int(r.get("rollbacks") or 0) for r in ok),
         "transactions": sum(int(r.get("transactions") or 0) for r in ok),
@@ -97,6 +101,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "policies": sorted({r.get("policy", "") for r in rows}),
         "agents": {a: agent_summary([r for r in rows if r["agent"] == a]) for a in agents},
         "by_fault_type": by_fault,
+        **splits(rows, agents),
     }
     llm = [r for r in rows if r.get("policy") == "llm" and not r.get("error")]
     if llm:
@@ -148,7 +153,8 @@ AGENT_COLUMNS = [
     ("localization_accuracy", "localization", _pct), ("analysis_accuracy", "analysis", _pct),
     ("mitigation_rate", "mitigation", _pct), ("control_correct", "controls ok", _pct),
     ("tnr_violations", "TNR violations", _num), ("harm_left", "harm left", _num),
-    ("false_resolutions", "false resolutions", _num), ("rollbacks", "rollbacks", _num),
+    ("false_resolutions", "false resolutions", _num), ("escalations", "escalations", _num),
+    ("lucky_fixes", "lucky fixes", _num), ("rollbacks", "rollbacks", _num),
     ("median_wall_s", "median wall s", _num), ("median_sim_time_to_mitigate_s", "median sim s to mitigate", _num),
 ]
 
@@ -194,7 +200,8 @@ def render_markdown(summary: dict[str, Any], chart: str | None = None, command: 
               "on any workload, Service, NetworkPolicy, node, database account, ConfigMap or Secret); "
               "\"false resolutions\" counts runs the agent reported resolved that the oracle did not grade "
               "mitigated. A run that errored counts as a failure.", "",
-              "## Mitigated per fault type (mitigated/runs)", "", fault_table_md(summary), ""]
+              "## Mitigated per fault type (mitigated/runs)", "", fault_table_md(summary), "",
+              splits_md(summary)]
     if chart:
         parts += [f"![mitigation rate per fault type]({chart})", ""]
     if summary.get("llm"):

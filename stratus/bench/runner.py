@@ -18,6 +18,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from stratus.api import invoke_graph, open_checkpointer
+from stratus.bench import benign as routine
 from stratus.bench.baselines import GRAPHS
 from stratus.bench.noise import add_noise
 from stratus.bench.oracles import baseline, grade
@@ -26,7 +27,7 @@ from stratus.context import Context
 from stratus.state import new_incident_id
 from stratus.tools.journal import POLL_S, ChangeJournal
 from stratus.twin.cluster import TwinCluster
-from stratus.twin.faults import inject
+from stratus.twin.faults import REGISTRY, inject, stage
 from stratus.twin.world import World
 
 WARM_UP_S = 300.0
@@ -85,6 +86,9 @@ def prepare(sc: Scenario, journal: ChangeJournal | None = None) -> tuple[World, 
     With a ``journal``, the agent side watches the namespace every ``POLL_S`` from the start of the
     warm-up, as a deployed STRATUS would; it never learns the fault."""
     world = World(sc.app, seed=sc.seed, namespace=sc.namespace)
+    for f in sc.faults:  # what the faults will break is part of the healthy app before warm-up
+        stage(world, f.type, f.target, f.params)
+    changes = routine.plan(world, list(sc.benign), sc.seed, {f.target for f in sc.faults if f.target})
     cluster = TwinCluster(world)
     for _ in range(int(WARM_UP_S // POLL_S)):
         world.advance(POLL_S)
@@ -94,6 +98,7 @@ def prepare(sc: Scenario, journal: ChangeJournal | None = None) -> tuple[World, 
     base = baseline(world)
     injected_at = world.clock.now
     records = [inject(world, f.type, f.target, f.params) for f in sc.faults]
+    routine.start(world, base, changes)
     while world.clock.now - injected_at < ALERT_WAIT_MAX_S:
         world.advance(ALERT_POLL_S)
         if journal is not None:
@@ -185,6 +190,13 @@ def run_scenario(scenario: Scenario | str | Path, *, agent: str = "stratus", pol
         "finished_by_horizon": done_at <= horizon.deadline,
         "harm": [n for n in notes if n.startswith(COLLATERAL)],
         "false_resolution": result.outcome == "resolved" and not mitigated,
+        "families": sorted({REGISTRY[r["type"]].family for r in records if r["type"] != "noop"}),
+        "new_fault_type": any(REGISTRY[r["type"]].new for r in records),
+        "benign": list(sc.benign),
+        "escalated": result.outcome == "escalated",
+        # mitigated without localising the cause: public suites call these lucky fixes
+        "lucky_fix": bool(mitigated and exp.detected and records
+                          and not _localization_ok(localized, exp.root_cause)),
     }
     if policy == "llm":
         row.update(llm_metrics(result.llm_stats))

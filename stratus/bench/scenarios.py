@@ -52,6 +52,7 @@ class Scenario(BaseModel):
     namespace: str | None = None
     faults: list[FaultEntry] = Field(default_factory=list)
     noise: Literal["none", "low", "high"] = "none"
+    benign: list[Literal["rollout", "scale", "config"]] = Field(default_factory=list)  # routine changes
     expect: Expect = Field(default_factory=Expect)
 
     @model_validator(mode="after")

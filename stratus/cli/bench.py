@@ -22,6 +22,8 @@ from stratus.cli.tables import print_result, print_summary
 if TYPE_CHECKING:
     from stratus.bench.scenarios import Scenario
 
+HOLDOUT_DIR = "scenarios-holdout"
+
 
 def _load(file: Path) -> Scenario:
     from stratus.bench.scenarios import ScenarioError, load_scenario
@@ -49,7 +51,7 @@ def _run(sc: Scenario, agent: str, policy: str, db: str, approve: bool = False,
 
 def run_scenario_cmd(
     file: Annotated[Path, typer.Argument(help="Scenario YAML file (format: README, Scenario files).")],
-    agent: Annotated[str, typer.Option(help="Control loop: stratus, oneshot or retry.")] = "stratus",
+    agent: Annotated[str, typer.Option(help="Control loop: stratus, oneshot, retry or restart.")] = "stratus",
     policy: Annotated[str, typer.Option(help="Reasoning policy: rules (offline) or llm.")] = "rules",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one line of JSON.")] = False,
     db: Annotated[str, typer.Option(
@@ -82,6 +84,11 @@ def bench(
     policy: Annotated[str, typer.Option(help="Reasoning policy every agent uses: rules or llm.")] = "rules",
     limit: Annotated[int | None, typer.Option(help="Only the first N scenarios (sorted by file name).")]
     = None,
+    only: Annotated[str | None, typer.Option(
+        help="Only scenario files whose name contains this text (before --limit).")] = None,
+    holdout: Annotated[bool, typer.Option(
+        "--holdout", help=f"Run the hold-out suite ({HOLDOUT_DIR}/: scenarios never used while developing) "
+                          "instead of --scenarios.")] = False,
     base_url: Annotated[str | None, typer.Option(
         help="--policy llm: OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1 (default: $STRATUS_BASE_URL; "
              "the key is read from $OPENAI_API_KEY, or the variable Context.api_key_env names).")] = None,
@@ -93,7 +100,10 @@ def bench(
     Each run is one run-scenario object (a line of results.jsonl), graded at the same simulated horizon
     after detection for every agent. summary.json holds, per agent: detection, localisation, analysis
     and mitigation accuracy, TNR violations, harm left behind, false resolutions, rollbacks, median wall
-    time and median simulated time to mitigate, plus a fault type x agent mitigation table. With
+    time and median simulated time to mitigate, plus a fault type x agent mitigation table and splits
+    by fault family, by known versus new fault type and by app (mitigated, harm left, false
+    resolutions, escalations, lucky fixes: mitigated without localising the cause). Agents: stratus,
+    oneshot, retry and restart (restart every unhealthy Deployment, nothing else). With
     --policy llm each row also records the model's tool calls, requests (failed ones included), tokens
     from the server's usage and latency, and report.md gets a per-run table of them.
     """
@@ -103,10 +113,16 @@ def bench(
     for a in chosen:
         check_choice(a, AGENTS, "--agents")
     check_choice(policy, POLICIES, "--policy")
+    if holdout:
+        if scenarios != Path("scenarios"):
+            raise fail("--holdout runs the hold-out suite; do not give --scenarios with it", 2)
+        scenarios = Path(HOLDOUT_DIR)
     try:
         suite = load_dir(scenarios)
     except ScenarioError as exc:
         raise fail(str(exc), 2) from None
+    if only:
+        suite = [(p, sc) for p, sc in suite if only in p.name]
     if limit is not None:
         suite = suite[:max(0, limit)]
     from stratus.bench.report import write_report
@@ -140,7 +156,8 @@ def bench(
                               f"(tx {row.get('transactions', '-')}, undone {row.get('rollbacks', '-')}, "
                               f"{row.get('wall_s', 0):.1f} s{_llm_note(row)})[/]")
     command = " ".join(["stratus bench", f"--scenarios {scenarios}", f"--agents {','.join(chosen)}",
-                        f"--out {out}", f"--policy {policy}"] + ([f"--limit {limit}"] if limit is not None else [])
+                        f"--out {out}", f"--policy {policy}"] + ([f"--only {only}"] if only else [])
+                       + ([f"--limit {limit}"] if limit is not None else [])
                        + [f"--{k.replace('_', '-')} {v}" for k, v in llm_overrides.items()])
     summary = write_report(rows, out, command=command)
     console.print()

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-AGENTS = ("stratus", "oneshot", "retry")
+AGENTS = ("stratus", "oneshot", "retry", "restart")
 POLICIES = ("rules", "llm")
 
 console = Console(highlight=False)

@@ -63,10 +63,11 @@ def print_faults(rows: list[dict[str, Any]]) -> None:
         table.add_column(col, overflow="fold")
     for r in rows:
         params = "\n".join(f"{k}: {v}" for k, v in r["params"].items()) or "-"
-        table.add_row(r["name"], r["targets"], escape(params), labels(r), escape(r["summary"]))
+        where = f"{r['targets']}\n{r.get('family', '')}{' (new)' if r.get('new') else ''}"
+        table.add_row(r["name"], where, escape(params), labels(r), escape(r["summary"]))
     console.print(table)
     console.print("[dim]targets: app = an application service, database = a MongoDB, any = any component, "
-                  "none = no target[/]")
+                  "none = no target; under it the failure family, (new) for types added to widen the catalogue[/]")
 
 
 def print_incidents(rows: list[dict[str, Any]], db: str) -> None:

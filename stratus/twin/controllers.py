@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from stratus.cluster.rollback import REVISION_KINDS, next_revision, revision_data
 from stratus.cluster.selectors import label_selector_matches
+from stratus.twin.admission import admit, affinity_fits, bind_claims, quota_status, volume_unfit
 from stratus.twin.runtime import parse_quantity
 from stratus.twin.store import rfc3339
 
@@ -91,6 +92,7 @@ class Controllers:
 
     def sync(self) -> None:
         self.garbage_collect()
+        bind_claims(self.w)
         for d in list(self.w.store.list("Deployment")):
             self.deployment(d)
         for kind in REVISION_KINDS:
@@ -109,6 +111,7 @@ class Controllers:
                             "observedGeneration": rs["metadata"].get("generation", 1)}
         for d in self.w.store.list("Deployment"):
             self._deployment_status(d)
+        quota_status(self.w)
         self.endpoints()
 
     # --- deployments ------------------------------------------------------------------------
@@ -252,7 +255,7 @@ class Controllers:
                             "replicaset-controller")
         for _ in range(want - len(pods)):
             tmpl = copy.deepcopy(rs["spec"]["template"])
-            pod = store.create({
+            pod = {
                 "apiVersion": "v1", "kind": "Pod",
                 "metadata": {"generateName": rs["metadata"]["name"] + "-", "namespace": ns,
                              "labels": tmpl.get("metadata", {}).get("labels", {}),
@@ -260,7 +263,15 @@ class Controllers:
                              "ownerReferences": [owner_ref(rs)]},
                 "spec": tmpl["spec"],
                 "status": {"phase": "Pending", "conditions": [], "qosClass": "Burstable"},
-            })
+            }
+            refused = admit(self.w, pod)
+            if refused:
+                key = f"rs/{rs['metadata']['uid']}"
+                if self.w.clock.now - self.w.sched_last_event.get(key, -1e9) >= 60.0:
+                    self.w.sched_last_event[key] = self.w.clock.now
+                    store.event(rs, "Warning", "FailedCreate", f"Error creating: {refused}", "replicaset-controller")
+                break
+            pod = store.create(pod)
             store.event(rs, "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}",
                         "replicaset-controller")
 
@@ -274,7 +285,8 @@ class Controllers:
             reasons: dict[str, int] = {}
             preempt: dict[str, int] = {}
             fits = []
-            for node in nodes:
+            vol = volume_unfit(self.w, pod)
+            for node in [] if vol else nodes:
                 why = self._unfit(pod, node)
                 if why is None:
                     fits.append(node)
@@ -292,8 +304,10 @@ class Controllers:
                             f"to {node['metadata']['name']}", "default-scheduler")
                 continue
             n = len(nodes)
-            msg = (f"0/{n} nodes are available: {_histogram(reasons)}. preemption: 0/{n} nodes are available: "
-                   f"{_histogram(preempt)}.")
+            if vol:
+                reasons, preempt = {}, {NOT_HELPFUL: n}
+            msg = (f"0/{n} nodes are available: {vol or _histogram(reasons)}. preemption: 0/{n} nodes are "
+                   f"available: {_histogram(preempt)}.")
             pod["status"]["phase"] = "Pending"
             pod["status"]["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                                             "message": msg}]
@@ -327,7 +341,7 @@ class Controllers:
                 return "node(s) had untolerated taint(s)", False
         labels = node["metadata"].get("labels", {})
         sel = pod["spec"].get("nodeSelector") or {}
-        if any(labels.get(k) != v for k, v in sel.items()):
+        if any(labels.get(k) != v for k, v in sel.items()) or not affinity_fits(pod, node):
             return "node(s) didn't match Pod's node affinity/selector", False
         for res in ("cpu", "memory"):
             want = sum(parse_quantity((c.get("resources") or {}).get("requests", {}).get(res)) or 0.0

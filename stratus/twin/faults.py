@@ -10,11 +10,16 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from stratus.twin.world import World
 
 Injector = Callable[[World, str, dict[str, Any]], dict[str, Any]]
+Stager = Callable[[World, str, dict[str, Any]], None]
+DATA = Path(__file__).parent / "data"
 
 
 @dataclass
@@ -27,6 +32,9 @@ class FaultSpec:
     fault_type: str | None
     inject: Injector
     defaults: dict[str, Any] = field(default_factory=dict)
+    family: str = ""  # failure family (``KNOWN_FAMILIES`` for the original catalogue)
+    new: bool = False  # added to widen the catalogue (issue 11); False: the original, "known" types
+    stage: Stager | None = None  # makes the healthy app depend on what the fault will break
 
 
 REGISTRY: dict[str, FaultSpec] = {}
@@ -77,6 +85,14 @@ def inject(world: World, name: str, target: str | None, params: dict[str, Any] |
                          f"allowed: {sorted(spec.params) or 'none'}")
     record = spec.inject(world, target or "", merged)
     return {"type": name, "target": target, "params": merged, **record}
+
+
+def stage(world: World, name: str, target: str | None, params: dict[str, Any] | None = None) -> None:
+    """Before warm-up: set up what the healthy app has and the fault will break (a ConfigMap the
+    service reads, a PVC its database mounts); nothing for faults that need no set-up."""
+    spec = REGISTRY[name]
+    if spec.stage is not None:
+        spec.stage(world, target or "", {**spec.defaults, **(params or {})})
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -284,3 +300,19 @@ def _network_delay(world: World, target: str, params: dict[str, Any]) -> dict[st
                                  "selector": {"namespaces": [world.namespace],
                                               "labelSelectors": {world.app.label_key: target}}}})
     return {"chaos": {"kind": "NetworkChaos", "name": name}}
+
+
+# --- the wider catalogue (issue 11): operator mistakes, registered here so every reader sees them ------
+def _register_ops() -> None:
+    from stratus.twin.faults_capacity import CATALOGUE as CAPACITY
+    from stratus.twin.faults_ops import CATALOGUE as OPS
+
+    for spec in (*OPS, *CAPACITY):
+        REGISTRY[spec.name] = FaultSpec(spec.name, spec.summary, spec.targets, spec.params, spec.system_level,
+                                        spec.fault_type, spec.inject, spec.defaults, spec.family, True,
+                                        spec.stage)
+    for name, family in yaml.safe_load((DATA / "fault-families.yaml").read_text())["known"].items():
+        REGISTRY[name].family = family
+
+
+_register_ops()

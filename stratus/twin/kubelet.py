@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from stratus.twin.admission import post_start_error
 from stratus.twin.runtime import Process, parse_quantity, start_process
 from stratus.twin.store import rfc3339
 
@@ -189,6 +190,11 @@ class Kubelet:
         cr.probe_ok = 0 if c.get("readinessProbe") else 1
         cr.paused_by_chaos = False
         self.w.logs.start(pod, c["name"], proc.start_lines)
+        hook = post_start_error(self.w, c)
+        if hook:
+            store.event(pod, "Warning", "FailedPostStartHook", hook, "kubelet", fp, node)
+            self._exit(pod, c, cr, 137, "Error")
+            return
         self._run(pod, c, cr, paused, just_started=True)
 
     def _run(self, pod: dict[str, Any], c: dict[str, Any], cr: ContainerRuntime, paused: bool,

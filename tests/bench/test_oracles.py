@@ -250,7 +250,8 @@ FAULTS = sorted(CASES)
 
 
 def test_every_fault_type_has_an_oracle_and_negative_cases() -> None:
-    assert set(CASES) == set(REGISTRY), "add a Case (right, wrong, blunt, damage) for every fault type"
+    known = {n for n, s in REGISTRY.items() if not s.new}  # new types: tests/bench/test_oracles_ops.py
+    assert set(CASES) == known, "add a Case (right, wrong, blunt, damage) for every fault type"
     assert set(ORACLES) == set(REGISTRY) == set(TOUCHES)
 
 

@@ -17,7 +17,7 @@ from stratus.policies.llm import LLMPolicy, _nl2kubectl_examples
 from stratus.policies.scripted import ScriptedChatModel, tool_call
 from stratus.state import Hypothesis
 from stratus.tools.kubectl import guard, parse, render
-from stratus.twin.faults import inject
+from stratus.twin.faults import inject, stage
 from stratus.twin.world import World
 
 NS = "test-hotel-reservation"
@@ -70,6 +70,8 @@ def _scenario_answers() -> dict[str, set[str]]:
     for _, sc in load_dir(SCENARIOS):
         world = World(sc.app, seed=sc.seed, namespace=sc.namespace)
         values = {world.namespace}
+        for f in sc.faults:
+            stage(world, f.type, f.target, f.params)
         for f in sc.faults:
             values |= {f.target} | _values(inject(world, f.type, f.target, f.params))
         out[sc.id] = values - {""}
