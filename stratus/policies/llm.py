@@ -58,6 +58,9 @@ __all__ = ["Budget", "BudgetExceeded", "LLMCallFailed", "LLMPolicy", "LLMStop", 
 MAX_TOOL_RESULT_CHARS = 4000
 """A tool result longer than this is cut (with a marker): one manifest or log page, not a dump."""
 MITIGATION_READ_TOOLS = ("list_objects", "get_object", "describe", "events")
+FIRST_READ = {"submit_detection": "list_objects", "submit_diagnosis": "describe", "submit_plan": "describe"}
+"""With ``Context.llm_min_tool_calls``, the evidence tool each agent turn's first steps ask for by name
+(the model chooses its arguments): the object list for Detection, one object and its events otherwise."""
 FINAL_CHOICES = ("named", "required", "auto")
 """How the forced final step asks for the answer tool, strongest first; a server that rejects one as
 invalid gets the next (``Context.llm_final_choice`` says where to start)."""
@@ -168,8 +171,9 @@ class LLMPolicy:
               final_schema: dict[str, Any] | None = None) -> BaseModel | None:
         """A bounded tool-calling loop that always ends: a final answer, or None at the cap.
 
-        With ``Context.llm_min_tool_calls`` set, an answer is refused (once per step, never at the
-        forced final step) until the model has been sent that many evidence results. The turn's figures
+        With ``Context.llm_min_tool_calls`` set, the turn's first steps ask for an evidence read by name
+        (``FIRST_READ``; a server that forces named tools makes it happen), and an answer is refused (never
+        at the forced final step) until the model has been sent that many evidence results. The turn's figures
         (requests, evidence calls, results the model read, calls recovered from text, how it ended) go
         to the budget's ``turns``."""
         fname = final.__name__
@@ -192,14 +196,19 @@ class LLMPolicy:
         bound = self.model.bind_tools(schemas, **({} if choice == "omit" else {"tool_choice": choice}))
         repairs = unread = 0
         seen: dict[str, str] = {}  # an evidence call (name and arguments) -> the id of its result
+        first = by_name.get(FIRST_READ.get(fname, "")) if self.ctx.llm_min_tool_calls else None
         for step in range(max_steps + 1):
             last = step == max_steps
+            investigate = first is not None and turn["tool_calls"] < self.ctx.llm_min_tool_calls and \
+                step < max_steps - 1
             turn["results_read"] += unread  # the results appended since the last request go out with this one
             unread = 0
             turn["requests"] += 1
             if last:
                 messages.append(HumanMessage(prompts.FORCE_FINAL.format(tool=fname)))
                 reply = self._invoke_forced(fschema, messages)
+            elif investigate and first is not None:
+                reply = self._invoke_forced(tool_schema(first), messages, schemas)
             else:
                 reply = self._invoke(bound, messages, schemas)
             reply = recover_tool_calls(reply, {fname} if last else {*by_name, fname})
@@ -263,21 +272,25 @@ class LLMPolicy:
                 return None
         return None
 
-    def _invoke_forced(self, fschema: dict[str, Any], messages: list[BaseMessage]) -> AIMessage:
-        """The final step: only the answer tool, asked for as strongly as the server allows.
+    def _invoke_forced(self, fschema: dict[str, Any], messages: list[BaseMessage],
+                       offered: list[dict[str, Any]] | None = None) -> AIMessage:
+        """One tool asked for as strongly as the server allows: the answer tool at the final step (offered
+        alone: a server that ignores ``tool_choice`` can call nothing else), or an evidence read among all
+        the turn's tools (the same tool list keeps the server's cached prompt prefix).
 
         A server that rejects a ``tool_choice`` form as invalid gets the next weaker one, and the
         policy remembers it for the rest of its turns."""
         name = fschema["function"]["name"]
+        tools = offered or [fschema]
         while True:
             mode = FINAL_CHOICES[self.final_choice]
             tool_choice = {"named": name, "required": "required", "auto": "auto"}[mode]
             try:
-                bound = self.model.bind_tools([fschema], tool_choice=tool_choice)
+                bound = self.model.bind_tools(tools, tool_choice=tool_choice)
             except (TypeError, ValueError, NotImplementedError):
-                bound = self.model.bind_tools([fschema])
+                bound = self.model.bind_tools(tools)
             try:
-                return self._invoke(bound, messages, [fschema])
+                return self._invoke(bound, messages, tools)
             except LLMCallFailed as exc:
                 if self.final_choice + 1 >= len(FINAL_CHOICES) or exc.__cause__ is None or \
                         not rejects_tool_choice(exc.__cause__):

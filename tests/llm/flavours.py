@@ -294,6 +294,8 @@ FLAVOURS = {
 # --- the server -------------------------------------------------------------------------------
 FIRST_TOOL = {"Detection agent": ("alerts", {}), "Diagnosis agent": ("list_objects", {"kind": "Pod"}),
               "Mitigation agent": ("list_objects", {"kind": "Deployment"})}
+READ_ARGS = {"list_objects": {"kind": "Pod"}, "describe": {"kind": "Deployment", "name": "rate"}}
+"""Arguments the model gives an evidence tool that the request names in ``tool_choice``."""
 
 
 class Server:
@@ -329,6 +331,9 @@ class Server:
         system = wire[0]["content"] if wire[0]["role"] == "system" else ""
         offered = {t["function"]["name"] for t in req.get("tools") or []}
         first_turn = not any(m["role"] == "assistant" for m in wire)
+        named = _named(req)
+        if named in READ_ARGS:
+            return "", [{"name": named, "args": READ_ARGS[named]}]
         for marker, (tool, args) in FIRST_TOOL.items():
             if marker in system and first_turn and tool in offered:
                 return "", [{"name": tool, "args": args}]
