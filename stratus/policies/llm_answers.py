@@ -8,9 +8,10 @@ is never applied twice in one incident.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from stratus.tools.kubectl import GuardError, parse, render
+from stratus.tools.kubectl.registry import VERBS
 
 
 class Claim(BaseModel):
@@ -45,6 +46,16 @@ class submit_diagnosis(BaseModel):  # noqa: N801
 class PlannedCommand(BaseModel):
     kubectl: str
     expected_effect: str = ""
+
+    @field_validator("kubectl")
+    @classmethod
+    def _program(cls, command: str) -> str:
+        """The field holds a kubectl command: one that starts with a kubectl write verb gets the program
+        name a small model leaves out (seen on a real run); anything else is left for the guard to judge."""
+        words = command.split()
+        if words and words[0] in {spec.command[0] for spec in VERBS.values()}:
+            return "kubectl " + command.strip()
+        return command
 
 
 class submit_plan(BaseModel):  # noqa: N801

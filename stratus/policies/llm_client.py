@@ -233,16 +233,18 @@ def text_tool_calls(text: str, names: set[str]) -> list[dict[str, Any]]:
     objects in prose; a JSON list of calls counts as its elements. An object that does not name an
     offered tool is prose, never a call.
     """
-    tagged = _TOOL_CALL_TAG.findall(text)
-    fenced = _FENCE.findall(text)
-    objects = [o for blob in (tagged or fenced or [text]) for o in _json_objects(blob)]
-    calls = []
-    for obj in objects:
-        for item in obj if isinstance(obj, list) else [obj]:
-            call = _as_call(item, names)
-            if call is not None:
-                calls.append(call)
-    return calls
+    # the most explicit form present wins; a stray fence (a model closing one it never opened) or an
+    # empty tag falls through to the next
+    for blobs in (_TOOL_CALL_TAG.findall(text), _FENCE.findall(text), [text]):
+        calls = []
+        for obj in (o for blob in blobs for o in _json_objects(blob)):
+            for item in obj if isinstance(obj, list) else [obj]:
+                call = _as_call(item, names)
+                if call is not None:
+                    calls.append(call)
+        if calls:
+            return calls
+    return []
 
 
 def recover_tool_calls(reply: AIMessage, names: set[str]) -> AIMessage:

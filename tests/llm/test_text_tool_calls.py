@@ -38,6 +38,8 @@ def test_every_text_shape_of_an_offered_tool_is_recovered() -> None:
         "parameters": '{"name": "describe", "parameters": {"kind": "Service", "name": "geo"}}',
         "openai shape": '{"function": {"name": "describe", "arguments": {"kind": "Service", "name": "geo"}}}',
         "list": '[{"name": "describe", "arguments": {"kind": "Service", "name": "geo"}}]',
+        "stray closing fence (real)": '{"name": "describe", "arguments": "{\\"kind\\": \\"Service\\", \\"name\\": '
+                                      '\\"geo\\"}"}\n```',
     }
     for shape, text in shapes.items():
         calls = text_tool_calls(text, OFFERED)
@@ -72,6 +74,16 @@ def test_recovered_plan_goes_through_the_guard(llm_helpers: Any) -> None:
     assert plan is not None and plan.commands == [good["commands"][0]["kubectl"]]
     refused = [m for m in model.seen[-1] if isinstance(m, ToolMessage) and str(m.content).startswith("refused:")]
     assert len(refused) == 1 and "namespace" in str(refused[0].content)
+
+
+def test_a_plan_command_without_the_program_name_gets_it_and_still_meets_the_guard() -> None:
+    from stratus.policies.llm_answers import PlannedCommand
+
+    patch = (f"patch service/geo -n {NS} --type=json -p "
+             "'[{\"op\":\"replace\",\"path\":\"/spec/ports/0/targetPort\",\"value\":8083}]'")
+    assert PlannedCommand(kubectl=patch).kubectl == "kubectl " + patch  # as the 1.5B model wrote it
+    for other in ("rm -rf /", "sudo kubectl scale deployment/geo --replicas=0", "get pods"):
+        assert PlannedCommand(kubectl=other).kubectl == other  # not a kubectl write verb: the guard refuses it
 
 
 def _diagnosis() -> dict[str, Any]:
