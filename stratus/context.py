@@ -74,6 +74,9 @@ class Context:
     llm_max_steps: int = field(default=8, metadata={"description": "Tool-calling steps per agent turn."})
     llm_max_steps_detect: int = field(default=3, metadata={"description": "Tool-calling steps for Detection."})
     llm_max_repairs: int = field(default=1, metadata={"description": "Malformed or refused answers repaired."})
+    llm_min_tool_calls: int = field(default=0, metadata={
+        "description": "Evidence results the model must have read before its answer is accepted in an agent "
+                       "turn (1 for small models that answer at once; the forced final step is exempt)."})
     llm_max_evidence: int = field(default=25, metadata={"description": "Findings given to the LLM up front."})
     llm_tool_choice: str = field(default="auto", metadata={
         "description": "tool_choice of agent turns: auto, required, or omit (send none; some servers then leave "

@@ -214,4 +214,4 @@ def llm_metrics(stats: dict[str, Any]) -> dict[str, Any]:
             "llm_schema_tokens": int(stats.get("schema_tokens", 0)),
             "llm_latency_s": round(float(stats.get("latency_s", 0.0)), 2),
             "llm_max_latency_s": round(float(stats.get("max_latency_s", 0.0)), 2),
-            "llm_estimated_replies": int(stats.get("estimated_replies", 0))}
+            "llm_estimated_replies": int(stats.get("estimated_replies", 0)), "llm_turns": stats.get("turns", [])}

@@ -19,12 +19,19 @@ from typing import Any
 import yaml
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import StructuredTool
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from stratus.cluster.base import Cluster
 from stratus.context import Context
 from stratus.policies import prompts
+from stratus.policies.llm_answers import (
+    effect,
+    normalized,
+    submit_detection,
+    submit_diagnosis,
+    submit_plan,
+)
 from stratus.policies.llm_client import (
     Budget,
     BudgetExceeded,
@@ -43,74 +50,20 @@ from stratus.policies.rules import RulesPolicy, runbook_data
 from stratus.state import Finding, Hypothesis, Plan, TriedPlans
 from stratus.tools import telemetry as tt
 from stratus.tools.analyzers import View
-from stratus.tools.kubectl import GuardError, guard, parse, render
+from stratus.tools.kubectl import guard, parse, render
 
 __all__ = ["Budget", "BudgetExceeded", "LLMCallFailed", "LLMPolicy", "LLMStop", "LLMUnavailable",
-           "make_chat_model"]
+           "effect", "make_chat_model", "normalized", "submit_detection", "submit_diagnosis", "submit_plan"]
 
 MAX_TOOL_RESULT_CHARS = 4000
 """A tool result longer than this is cut (with a marker): one manifest or log page, not a dump."""
 MITIGATION_READ_TOOLS = ("list_objects", "get_object", "describe", "events")
+FIRST_READ = {"submit_detection": "list_objects", "submit_diagnosis": "describe", "submit_plan": "describe"}
+"""With ``Context.llm_min_tool_calls``, the evidence tool each agent turn's first steps ask for by name
+(the model chooses its arguments): the object list for Detection, one object and its events otherwise."""
 FINAL_CHOICES = ("named", "required", "auto")
 """How the forced final step asks for the answer tool, strongest first; a server that rejects one as
 invalid gets the next (``Context.llm_final_choice`` says where to start)."""
-
-
-# --- structured outputs ----------------------------------------------------------------------
-class Claim(BaseModel):
-    claim: str
-    evidence: list[str] = Field(default_factory=list, description="ids of tool calls or evidence (E1..)")
-
-
-class Candidate(BaseModel):
-    component: str
-    fault_class: str
-    confidence: float = Field(ge=0, le=1)
-
-
-class submit_detection(BaseModel):  # noqa: N801 - the tool name the model sees
-    """Final answer of the Detection agent."""
-
-    incident: bool
-    summary: str
-
-
-class submit_diagnosis(BaseModel):  # noqa: N801
-    """Final answer of the Diagnosis agent."""
-
-    root_cause_component: str
-    fault_class: str = Field(description="one class of the catalogue")
-    confidence: float = Field(ge=0, le=1)
-    summary: str
-    evidence: list[Claim] = Field(default_factory=list)
-    alternatives: list[Candidate] = Field(default_factory=list, max_length=3)
-
-
-class PlannedCommand(BaseModel):
-    kubectl: str
-    expected_effect: str = ""
-
-
-class submit_plan(BaseModel):  # noqa: N801
-    """Final answer of the Mitigation agent: one to three kubectl commands, run as one transaction."""
-
-    commands: list[PlannedCommand] = Field(min_length=1, max_length=3)
-    rationale: str = ""
-
-
-def normalized(command: str, namespace: str) -> str:
-    """A command in the parser's canonical form with its namespace filled in (as typed if it does not parse)."""
-    try:
-        action = parse(command)
-    except GuardError:
-        return command.strip()
-    action.namespace = action.namespace or namespace
-    return render(action)
-
-
-def effect(commands: list[str], namespace: str) -> tuple[str, ...]:
-    """What a plan does, as the set of its normalized commands: the identity of a change."""
-    return tuple(sorted({normalized(c, namespace) for c in commands}))
 
 
 @cache
@@ -216,7 +169,24 @@ class LLMPolicy:
     def _loop(self, system: str, human: str, tools: list[StructuredTool], final: type[BaseModel],
               max_steps: int, validate: Callable[[BaseModel], str | None] | None = None,
               final_schema: dict[str, Any] | None = None) -> BaseModel | None:
-        """A bounded tool-calling loop that always ends: a final answer, or None at the cap."""
+        """A bounded tool-calling loop that always ends: a final answer, or None at the cap.
+
+        With ``Context.llm_min_tool_calls`` set, the turn's first steps ask for an evidence read by name
+        (``FIRST_READ``; a server that forces named tools makes it happen), and an answer is refused (never
+        at the forced final step) until the model has been sent that many evidence results. The turn's figures
+        (requests, evidence calls, results the model read, calls recovered from text, how it ended) go
+        to the budget's ``turns``."""
+        fname = final.__name__
+        turn = {"agent": fname.removeprefix("submit_"), "requests": 0, "tool_calls": 0, "results_read": 0,
+                "recovered": 0, "answer": "none"}
+        try:
+            return self._steps(system, human, tools, final, max_steps, validate, final_schema, turn)
+        finally:
+            self.budget.turn(turn)
+
+    def _steps(self, system: str, human: str, tools: list[StructuredTool], final: type[BaseModel],
+               max_steps: int, validate: Callable[[BaseModel], str | None] | None,
+               final_schema: dict[str, Any] | None, turn: dict[str, Any]) -> BaseModel | None:
         by_name = {tool.name: tool for tool in tools}
         messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(human)]
         fname = final.__name__
@@ -224,16 +194,25 @@ class LLMPolicy:
         schemas = [tool_schema(t) for t in tools] + [fschema]
         choice = self.ctx.llm_tool_choice
         bound = self.model.bind_tools(schemas, **({} if choice == "omit" else {"tool_choice": choice}))
-        names = {*by_name, fname}
-        repairs = 0
+        repairs = unread = 0
+        seen: dict[str, str] = {}  # an evidence call (name and arguments) -> the id of its result
+        first = by_name.get(FIRST_READ.get(fname, "")) if self.ctx.llm_min_tool_calls else None
         for step in range(max_steps + 1):
             last = step == max_steps
+            investigate = first is not None and turn["tool_calls"] < self.ctx.llm_min_tool_calls and \
+                step < max_steps - 1
+            turn["results_read"] += unread  # the results appended since the last request go out with this one
+            unread = 0
+            turn["requests"] += 1
             if last:
                 messages.append(HumanMessage(prompts.FORCE_FINAL.format(tool=fname)))
                 reply = self._invoke_forced(fschema, messages)
+            elif investigate and first is not None:
+                reply = self._invoke_forced(tool_schema(first), messages, schemas)
             else:
                 reply = self._invoke(bound, messages, schemas)
-            reply = recover_tool_calls(reply, names)
+            reply = recover_tool_calls(reply, {fname} if last else {*by_name, fname})
+            turn["recovered"] += reply.response_metadata.get("recovered_tool_calls", 0)
             messages.append(reply)
             calls = list(reply.tool_calls or [])
             for bad in getattr(reply, "invalid_tool_calls", None) or []:
@@ -249,6 +228,10 @@ class LLMPolicy:
                 cid = call["id"] or f"call-{len(self.results) + 1}"
                 self.budget.tool_call(call["name"])
                 if call["name"] == fname:
+                    if turn["results_read"] < self.ctx.llm_min_tool_calls and step < max_steps - 1:
+                        messages.append(ToolMessage(prompts.READ_FIRST.format(tools=", ".join(by_name), tool=fname),
+                                                    tool_call_id=cid))
+                        continue
                     try:
                         parsed = final.model_validate(call.get("args") or {})
                     except ValidationError as exc:
@@ -261,12 +244,18 @@ class LLMPolicy:
                         messages.append(ToolMessage(f"refused: {problem}", tool_call_id=cid))
                         continue
                     answer = parsed
+                    turn["answer"] = "forced" if last else "answered"
                     messages.append(ToolMessage("accepted", tool_call_id=cid))
                     continue
+                key = json.dumps([call["name"], call.get("args") or {}], sort_keys=True, default=str)
                 tool = by_name.get(call["name"])
-                if tool is None:
+                if key in seen:  # a small model repeats itself; the result is already in its context
+                    result = f"same call as {seen[key]}: its result is above"
+                elif tool is None:
                     result = f"error: no tool named {call['name']!r}; available: {', '.join(by_name)}, {fname}"
                 else:
+                    turn["tool_calls"] += 1
+                    seen[key] = cid
                     try:
                         result = str(tool.invoke(call.get("args") or {}))
                     except Exception as exc:  # a bad argument is the model's to fix, not a crash
@@ -276,27 +265,32 @@ class LLMPolicy:
                               "characters omitted (narrow the query)")
                 self.results[cid] = result
                 messages.append(ToolMessage(result, tool_call_id=cid))
+                unread += 1
             if answer is not None:
                 return answer
             if repairs > self.ctx.llm_max_repairs:
                 return None
         return None
 
-    def _invoke_forced(self, fschema: dict[str, Any], messages: list[BaseMessage]) -> AIMessage:
-        """The final step: only the answer tool, asked for as strongly as the server allows.
+    def _invoke_forced(self, fschema: dict[str, Any], messages: list[BaseMessage],
+                       offered: list[dict[str, Any]] | None = None) -> AIMessage:
+        """One tool asked for as strongly as the server allows: the answer tool at the final step (offered
+        alone: a server that ignores ``tool_choice`` can call nothing else), or an evidence read among all
+        the turn's tools (the same tool list keeps the server's cached prompt prefix).
 
         A server that rejects a ``tool_choice`` form as invalid gets the next weaker one, and the
         policy remembers it for the rest of its turns."""
         name = fschema["function"]["name"]
+        tools = offered or [fschema]
         while True:
             mode = FINAL_CHOICES[self.final_choice]
             tool_choice = {"named": name, "required": "required", "auto": "auto"}[mode]
             try:
-                bound = self.model.bind_tools([fschema], tool_choice=tool_choice)
+                bound = self.model.bind_tools(tools, tool_choice=tool_choice)
             except (TypeError, ValueError, NotImplementedError):
-                bound = self.model.bind_tools([fschema])
+                bound = self.model.bind_tools(tools)
             try:
-                return self._invoke(bound, messages, [fschema])
+                return self._invoke(bound, messages, tools)
             except LLMCallFailed as exc:
                 if self.final_choice + 1 >= len(FINAL_CHOICES) or exc.__cause__ is None or \
                         not rejects_tool_choice(exc.__cause__):

@@ -41,7 +41,9 @@ MAX_COMPLETION_TOKENS = 1024
 # bodies of 5xx answers that are really "your request is invalid" (template or validation errors)
 _INVALID = re.compile(r"invalid|must be|\bexpected\b|not supported|unsupported|validation|missing|"
                       r"bad request|template|jinja|cannot parse|failed to parse|unknown (tool|function)", re.I)
-_TOOL_CALL_TAG = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.S)
+_TOOL_CALL_TAG = re.compile(r"<tool_call>(.*?)(?:</tool_call>|$)", re.S)
+_FENCE = re.compile(r"```[\w-]*\s*\n?(.*?)(?:```|$)", re.S)
+_JSON_START = re.compile(r"[{\[]")
 
 
 class LLMStop(PolicyStop):
@@ -187,36 +189,79 @@ def schema_tokens(schemas: Iterable[dict[str, Any]]) -> int:
     return sum(len(json.dumps(s, separators=(",", ":"))) for s in schemas) // 4
 
 
+def _json_objects(text: str) -> list[Any]:
+    """Every top-level JSON value that starts with ``{`` or ``[`` in ``text``, in order (prose between
+    them skipped)."""
+    decoder = json.JSONDecoder()
+    found, i = [], 0
+    while (m := _JSON_START.search(text, i)) is not None:
+        try:
+            obj, end = decoder.raw_decode(text, m.start())
+        except ValueError:
+            i = m.start() + 1
+            continue
+        found.append(obj)
+        i = end
+    return found
+
+
+def _as_call(obj: Any, names: set[str]) -> dict[str, Any] | None:
+    """A tool call from one decoded object when it names an offered tool: ``{"name", "arguments"}``
+    (Hermes/Qwen), ``{"name", "parameters"}`` (Llama 3) or ``{"function": {...}}`` (OpenAI's own shape)."""
+    if not isinstance(obj, dict):
+        return None
+    if isinstance(obj.get("function"), dict) and "name" not in obj:
+        obj = obj["function"]
+    if obj.get("name") not in names:
+        return None
+    args = obj.get("arguments", obj.get("parameters", {}))
+    if isinstance(args, str):  # OpenAI's wire form, which small models copy
+        try:
+            args = json.loads(args) if args.strip() else {}
+        except ValueError:
+            return None
+    if not isinstance(args, dict):
+        return None
+    return {"name": obj["name"], "args": args, "id": f"call_{uuid.uuid4().hex[:12]}", "type": "tool_call"}
+
+
+def text_tool_calls(text: str, names: set[str]) -> list[dict[str, Any]]:
+    """The tool calls a model wrote as text, for the tools named in ``names`` only.
+
+    Where a model writes them: ``<tool_call>{...}</tool_call>`` blocks (the Hermes/Qwen chat templates'
+    format; an unclosed last block is cut by the stop token), fenced ````json`` blocks, or bare JSON
+    objects in prose; a JSON list of calls counts as its elements. An object that does not name an
+    offered tool is prose, never a call.
+    """
+    # the most explicit form present wins; a stray fence (a model closing one it never opened) or an
+    # empty tag falls through to the next
+    for blobs in (_TOOL_CALL_TAG.findall(text), _FENCE.findall(text), [text]):
+        calls = []
+        for obj in (o for blob in blobs for o in _json_objects(blob)):
+            for item in obj if isinstance(obj, list) else [obj]:
+                call = _as_call(item, names)
+                if call is not None:
+                    calls.append(call)
+        if calls:
+            return calls
+    return []
+
+
 def recover_tool_calls(reply: AIMessage, names: set[str]) -> AIMessage:
     """Tool calls the server left in the text, made real; every tool call gets an id.
 
-    Only calls of the tools offered are recovered, so prose that happens to hold JSON stays prose.
+    Only calls of the tools offered are recovered, so prose that happens to hold JSON stays prose; a
+    recovered call then goes through exactly the checks of a native one (argument validation, the
+    answer tools' validators, the guard). A recovered reply carries ``recovered_tool_calls`` in its
+    ``response_metadata`` (counted by the benchmark).
     """
     if not reply.tool_calls and not getattr(reply, "invalid_tool_calls", None) and isinstance(reply.content, str):
-        text = reply.content.strip()
-        blobs = _TOOL_CALL_TAG.findall(text) or ([text.strip("`").removeprefix("json").strip()]
-                                                 if text.lstrip("`").lstrip("json").lstrip().startswith("{")
-                                                 else [])
-        calls = []
-        for blob in blobs:
-            try:
-                obj = json.loads(blob)
-            except ValueError:
-                continue
-            if not isinstance(obj, dict) or obj.get("name") not in names:
-                continue
-            args = obj.get("arguments", obj.get("parameters", {}))
-            if isinstance(args, str):
-                try:
-                    args = json.loads(args)
-                except ValueError:
-                    continue
-            if isinstance(args, dict):
-                calls.append({"name": obj["name"], "args": args, "id": f"call_{uuid.uuid4().hex[:12]}",
-                              "type": "tool_call"})
+        calls = text_tool_calls(reply.content, names)
         if calls:
+            # content "": the template renders the calls from tool_calls; the text again would repeat them
             reply = AIMessage(content="", tool_calls=calls, usage_metadata=reply.usage_metadata,
-                              response_metadata=reply.response_metadata, id=reply.id)
+                              response_metadata={**reply.response_metadata, "recovered_tool_calls": len(calls)},
+                              id=reply.id)
     for call in [*reply.tool_calls, *(getattr(reply, "invalid_tool_calls", None) or [])]:
         call["id"] = call.get("id") or f"call_{uuid.uuid4().hex[:12]}"  # a tool reply must answer an id
     return reply
@@ -228,7 +273,8 @@ class Budget:
 
     ``calls`` counts every request sent, failed and retried ones included; ``stats`` holds the rest of
     the benchmark's per-incident figures (failed requests, tool calls by name, latency, how many
-    replies carried the server's usage, the estimated tool-schema tokens sent).
+    replies carried the server's usage, the estimated tool-schema tokens sent, and per agent turn its
+    requests, evidence calls, results the model read and calls recovered from text).
     """
 
     def __init__(self, ctx: Context, usage: dict[str, Any] | None = None) -> None:
@@ -241,6 +287,7 @@ class Budget:
         self.started = float(started) if started is not None else time.time()
         stats = dict(usage.get("llm_stats") or {})
         stats["tool_calls"] = dict(stats.get("tool_calls") or {})
+        stats["turns"] = list(stats.get("turns") or [])
         self.stats = stats
 
     def check(self) -> None:
@@ -282,6 +329,10 @@ class Budget:
         self._add("schema_tokens", schema_tokens(schemas))
         self._add("latency_s", latency_s)
         self.stats["max_latency_s"] = round(max(self.stats.get("max_latency_s", 0.0), latency_s), 3)
+
+    def turn(self, figures: dict[str, Any]) -> None:
+        """One agent turn's figures: requests, evidence calls, results the model read, recovered calls."""
+        self.stats["turns"].append(figures)
 
     def tool_call(self, name: str) -> None:
         self.stats["tool_calls"][name] = self.stats["tool_calls"].get(name, 0) + 1

@@ -18,7 +18,9 @@ error body) and answers in that server's reply shape. Sources, per flavour:
   answered as ``tool_calls`` with ``content`` null and ids ``call__0_<name>_<id>``; with ``auto`` and the
   GGUF's own template the tool call is left in the text, ``<tool_call>{...}</tool_call>``), and the
   HTTP 500 "content must be a string" for an assistant message with ``content: null`` that issue 10
-  recorded on a real run.
+  recorded on a real run. ``llama-cpp-python-fenced``: the same server with the packaged
+  Qwen2.5-Coder-1.5B, which writes its calls as fenced JSON after a sentence (recorded, see
+  ``recorded/``).
 - ``ollama``: its ``openai/openai.go`` (``tool_choice`` is not a field: ignored; ``content`` may be null
   only beside ``tool_calls``, else 400 "invalid message content type"; replies carry ``content: ""``
   beside tool calls, ids ``call_...``, finish reason ``tool_calls``).
@@ -236,8 +238,20 @@ def llama_server_reply(req: dict[str, Any], text: str, calls: list[dict[str, Any
             "usage": _usage(u), "timings": {"prompt_n": u["prompt"], "predicted_n": u["completion"]}}
 
 
+def _tagged(calls: list[dict[str, Any]]) -> str:
+    return "\n".join("<tool_call>\n" + json.dumps({"name": c["name"], "arguments": c["args"]}) + "\n</tool_call>"
+                     for c in calls)
+
+
+def _fenced(calls: list[dict[str, Any]]) -> str:
+    """What the packaged Qwen2.5-Coder-1.5B printed instead of the template's tags (recorded on a real
+    run): a sentence, then each call as an indented ```json block."""
+    return "I will call the tool.\n" + "\n".join(
+        "```json\n" + json.dumps({"name": c["name"], "arguments": c["args"]}, indent=2) + "\n```" for c in calls)
+
+
 def llama_cpp_python_reply(req: dict[str, Any], text: str, calls: list[dict[str, Any]],
-                           u: dict[str, int]) -> dict[str, Any]:
+                           u: dict[str, int], as_text: Callable[[list[dict[str, Any]]], str] = _tagged) -> dict[str, Any]:
     cid = "cmpl-" + secrets.token_hex(16)
     base = {"id": "chat" + cid, "object": "chat.completion", "created": int(time.time()), "model": req["model"],
             "usage": _usage(u)}
@@ -248,9 +262,8 @@ def llama_cpp_python_reply(req: dict[str, Any], text: str, calls: list[dict[str,
                "tool_calls": [{"id": f"call__0_{c['name']}_{cid}", "type": "function",
                                "function": {"name": c["name"], "arguments": args}}]}
         return {**base, "choices": [{"index": 0, "message": msg, "logprobs": None, "finish_reason": "tool_calls"}]}
-    if calls:  # the GGUF template's own format, left in the text by the server
-        text = "\n".join("<tool_call>\n" + json.dumps({"name": c["name"], "arguments": c["args"]}) + "\n</tool_call>"
-                         for c in calls)
+    if calls:  # left in the text by the server, in the template's format or the model's own
+        text = as_text(calls)
     return {**base, "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
                                  "finish_reason": "stop"}]}
 
@@ -272,6 +285,8 @@ FLAVOURS = {
     "vllm": Flavour("vllm", vllm_check(parser=True), vllm_reply),
     "llama-server": Flavour("llama-server", llama_server_check, llama_server_reply, forced_grammar=False),
     "llama-cpp-python": Flavour("llama-cpp-python", llama_cpp_python_check, llama_cpp_python_reply),
+    "llama-cpp-python-fenced": Flavour("llama-cpp-python-fenced", llama_cpp_python_check,
+                                       lambda *a: llama_cpp_python_reply(*a, as_text=_fenced)),
     "ollama": Flavour("ollama", ollama_check, ollama_reply, forced_grammar=False),
 }
 
@@ -279,6 +294,8 @@ FLAVOURS = {
 # --- the server -------------------------------------------------------------------------------
 FIRST_TOOL = {"Detection agent": ("alerts", {}), "Diagnosis agent": ("list_objects", {"kind": "Pod"}),
               "Mitigation agent": ("list_objects", {"kind": "Deployment"})}
+READ_ARGS = {"list_objects": {"kind": "Pod"}, "describe": {"kind": "Deployment", "name": "rate"}}
+"""Arguments the model gives an evidence tool that the request names in ``tool_choice``."""
 
 
 class Server:
@@ -314,6 +331,9 @@ class Server:
         system = wire[0]["content"] if wire[0]["role"] == "system" else ""
         offered = {t["function"]["name"] for t in req.get("tools") or []}
         first_turn = not any(m["role"] == "assistant" for m in wire)
+        named = _named(req)
+        if named in READ_ARGS:
+            return "", [{"name": named, "args": READ_ARGS[named]}]
         for marker, (tool, args) in FIRST_TOOL.items():
             if marker in system and first_turn and tool in offered:
                 return "", [{"name": tool, "args": args}]

@@ -65,8 +65,26 @@ def test_incident_end_to_end(name: str, flavour_server: Callable[..., Server], m
     assert result.llm_prompt_tokens == server.usage["prompt"]
     assert result.llm_tokens == server.usage["prompt"] + server.usage["completion"]
     assert result.llm_stats.get("estimated_replies", 0) == 0  # every reply carried the server's usage
-    if name == "llama-cpp-python":  # with "auto" this server leaves the calls in the text: recovered
-        assert sum("<tool_call>" in (r["choices"][0]["message"]["content"] or "") for r in server.replies) == 6
+    if name.startswith("llama-cpp-python"):  # with "auto" this server leaves the calls in the text: recovered
+        marker = "```json" if name.endswith("fenced") else "<tool_call>"
+        assert sum(marker in (r["choices"][0]["message"]["content"] or "") for r in server.replies) == 6
+
+
+@pytest.mark.parametrize("name", ["openai", "vllm", "llama-cpp-python", "llama-cpp-python-fenced"])
+def test_first_read_of_every_turn(name: str, flavour_server: Callable[..., Server], monkeypatch: pytest.MonkeyPatch,
+                                  llm_helpers: Any) -> None:
+    """llm_min_tool_calls=1: each turn's first request names its evidence read among all the turn's
+    tools (same tool list, so a server's cached prompt prefix holds); the result reaches the model."""
+    server = flavour_server(name)
+    f = llm_helpers.faulted("hotel-rate-scale-to-zero")
+    result = invoke_graph(f.alerts, cluster=f.cluster, context=_ctx(server, monkeypatch, llm_min_tool_calls=1))
+    assert server.rejections == [] and result.outcome == "resolved", result.summary
+    firsts = [r for r in server.requests if len(r["messages"]) == 2 and len(r.get("tools") or []) > 1]
+    assert [r.get("tool_choice") for r in firsts] == [
+        {"type": "function", "function": {"name": tool}} for tool in ("list_objects", "describe", "describe")]
+    assert all(len(r["tools"]) == len(server.requests[i + 1].get("tools") or []) for i, r in
+               enumerate(server.requests[:-1]) if r in firsts)
+    assert all(t["results_read"] >= 1 for t in result.llm_stats["turns"]), result.llm_stats["turns"]
 
 
 BAD_REQUESTS = {
