@@ -44,24 +44,29 @@ def _container(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _undo(v: View, comp: str) -> Iterator[Candidate]:
-    """Roll back to the newest earlier revision that STRATUS did not write itself.
+    """Roll back to the revision the change journal saw healthy, else the newest earlier one STRATUS did
+    not write itself; offer nothing when the live template is the one the namespace was healthy with.
 
     Plain ``rollout undo`` would pick the revision just before the current one, which after an undone
-    attempt is that very attempt (the TNR restore re-activated the faulty template as a new revision)."""
+    attempt is that very attempt (the TNR restore re-activated the faulty template as a new revision).
+    Going further back than the healthy template would also revert a legitimate earlier change."""
     d = _deployment(v, comp)
     if d is None:
         return
     current = d["spec"]["template"]
-    for rs in reversed(_history(v, d)):
-        tmpl = rs["spec"]["template"]
-        if _same_template(tmpl, current):
-            continue
-        if STRATUS_CHANGE in (tmpl.get("metadata", {}).get("annotations") or {}):
-            continue
+    healthy = v.journal.last_healthy("Deployment", comp, v.namespace) if v.journal else None
+    healthy_tmpl = (healthy or {}).get("spec", {}).get("template")
+    if healthy_tmpl is not None and _same_template(healthy_tmpl, current):
+        return  # the namespace was healthy with this very template: an older one cannot be the fix
+    candidates = [rs for rs in reversed(_history(v, d))
+                  if not _same_template(rs["spec"]["template"], current)
+                  and STRATUS_CHANGE not in (rs["spec"]["template"].get("metadata", {}).get("annotations") or {})]
+    # The revision the journal saw healthy first; without one, the newest earlier revision.
+    matching = [rs for rs in candidates if healthy_tmpl is not None and _same_template(rs["spec"]["template"], healthy_tmpl)]
+    for rs in (matching or candidates)[:1]:
         rev = int(rs["metadata"]["annotations"][REVISION])
         yield [Action(verb="rollout_undo", kind="Deployment", name=comp, params={"to_revision": rev})], \
             f"{comp} returns to revision {rev}, the last one not written by STRATUS, and its pods stop failing"
-        return
 
 
 def _same_template(a: dict[str, Any], b: dict[str, Any]) -> bool:
