@@ -171,7 +171,9 @@ def test_a_conflicting_write_is_retried_from_a_fresh_read(kube: KubeCluster, adm
 
     kube.api.call = racing_call  # type: ignore[method-assign]
     assert act(kube, "scale", "Deployment", "web", replicas=3).ok
-    assert puts == ["raced", "retried"]
+    # At least one retry; the real controller manager may also write the Deployment's status between our
+    # fresh read and the retried PUT (another conflict, another bounded retry), so not exactly one.
+    assert puts[0] == "raced" and puts[1:] and set(puts[1:]) == {"retried"}, puts
     d = raw(admin, "apps/v1", "Deployment", "web", kube.namespace)
     assert d["spec"]["replicas"] == 3 and d["metadata"]["labels"]["other"] == "x"
 
