@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from serve_helpers import DSN, pg_reachable, pg_reset
 from starlette.testclient import TestClient
 
 from stratus.serve import ServeConfig, TwinProvider, WorkerSettings, create_app
@@ -66,3 +67,13 @@ def no_workers(serve_app: Callable[..., TestClient]) -> TestClient:
     client = serve_app()
     client.app.state.pool.stop()  # type: ignore[attr-defined]
     return client
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store for the intake tests, once on SQLite and once on the real PostgreSQL (skipped without it)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store.db")
+    pg_reachable()
+    pg_reset()
+    return DSN

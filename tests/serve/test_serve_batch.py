@@ -21,15 +21,6 @@ from stratus.serve.store import Accepted, IntakeStore
 from stratus.serve.store.writer import GroupWriter
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "store.db")
-    pg_reachable()
-    pg_reset()
-    return DSN
-
-
 @pytest.fixture
 def stores(db: str) -> Iterator[Callable[[], IntakeStore]]:
     made: list[IntakeStore] = []

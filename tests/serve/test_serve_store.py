@@ -10,23 +10,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from serve_helpers import DSN, pg_reachable, pg_reset
 
 from stratus.serve.payload import WebhookPayload
 from stratus.serve.store import IntakeStore
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "store.db")
-    pg_reachable()
-    pg_reset()
-    return DSN
 
 
 class Clock:
