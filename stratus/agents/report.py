@@ -11,6 +11,12 @@ from stratus.context import Context
 from stratus.policies.rules import runbook_data
 from stratus.state import IncidentReport, IncidentState
 from stratus.tools.analyzers import assess
+from stratus.tools.health import unhealthy_components
+
+ACCOUNT_HYPOTHESES = 3
+"""Leading hypotheses an escalation's summary names, with their evidence."""
+ACCOUNT_EVIDENCE_CHARS = 300
+"""Evidence kept per hypothesis in that summary (the full list is in the state and the checkpoint)."""
 
 
 def _limit_hit(state: IncidentState, ctx: Context) -> str:
@@ -19,6 +25,24 @@ def _limit_hit(state: IncidentState, ctx: Context) -> str:
     if attempts >= ctx.max_attempts:
         return f"attempt limit reached ({attempts}/{ctx.max_attempts} transactions, Context.max_attempts)"
     return f"step limit reached (Context.max_steps={ctx.max_steps} graph steps)"
+
+
+def _account(state: IncidentState, final: Any) -> str:
+    """What an escalation hands over: the symptoms still open, the leading explanations with their
+    evidence, and what was committed, so a human starts from the findings, not from scratch."""
+    parts = []
+    open_now = sorted(unhealthy_components(final.unhealthy)) if final else []
+    if open_now:
+        parts.append(f"Still unhealthy: {', '.join(open_now)}.")
+    for h in (state.get("hypotheses") or [])[:ACCOUNT_HYPOTHESES]:
+        ev = "; ".join(h.get("evidence") or [])[:ACCOUNT_EVIDENCE_CHARS]
+        parts.append(f"Found: {h['fault_class']} at {h['component']}"
+                     + (f" ({h['summary']})" if h.get("summary") else "") + (f"; evidence: {ev}" if ev else "") + ".")
+    kept = [k for t in state.get("transactions") or [] if t["status"] == "committed" for k in t["kubectl"]]
+    if kept:  # a manifest applied inline is named by its command line, not quoted whole
+        kept = [k.split("\n", 1)[0] for k in kept]
+        parts.append(f"Committed and kept: {' && '.join(kept)}.")
+    return (" " + " ".join(parts)) if parts else ""
 
 
 def _report(state: IncidentState, runtime: Runtime[Context], escalated: bool) -> dict[str, Any]:
@@ -48,7 +72,8 @@ def _report(state: IncidentState, runtime: Runtime[Context], escalated: bool) ->
     elif escalated:
         outcome = "escalated"
         summary = (f"Escalated to a human: {state.get('escalation_reason') or _limit_hit(state, ctx)}. "
-                   f"{len(txs)} transaction(s), {sum(t['status'] == 'undone' for t in txs)} undone.")
+                   f"{len(txs)} transaction(s), {sum(t['status'] == 'undone' for t in txs)} undone."
+                   + _account(state, final))
     else:
         outcome = "resolved"
         fix = next((t for t in committed if t.get("hypothesis") == root), committed[-1] if committed else None)

@@ -71,6 +71,10 @@ def agent_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "false_resolutions": sum(bool(r.get("false_resolution")) for r in rows),
         "escalations": sum(r.get("outcome") == "escalated" for r in rows),
         "lucky_fixes": sum(bool(r.get("lucky_fix")) for r in rows),
+        # the issue's bar for what is not fixed: handed to a human, naming a component that is at fault
+        "unfixed": len(faulty) - len(mitigated),
+        "unfixed_escalated_correctly": sum(r.get("outcome") == "escalated" and bool(r.get("localization_correct"))
+                                           for r in faulty if not r.get("mitigated")),
         "unfinished_at_horizon": sum(r.get("finished_by_horizon") is False for r in rows),
         "rollbacks": sum(int(r.get("rollbacks") or 0) for r in ok),
         "transactions": sum(int(r.get("transactions") or 0) for r in ok),
@@ -154,9 +158,21 @@ AGENT_COLUMNS = [
     ("mitigation_rate", "mitigation", _pct), ("control_correct", "controls ok", _pct),
     ("tnr_violations", "TNR violations", _num), ("harm_left", "harm left", _num),
     ("false_resolutions", "false resolutions", _num), ("escalations", "escalations", _num),
-    ("lucky_fixes", "lucky fixes", _num), ("rollbacks", "rollbacks", _num),
+    ("lucky_fixes", "lucky fixes", _num), ("unfixed", "unfixed", _num),
+    ("unfixed_escalated_correctly", "unfixed, escalated naming a faulty component", _num),
+    ("rollbacks", "rollbacks", _num),
     ("median_wall_s", "median wall s", _num), ("median_sim_time_to_mitigate_s", "median sim s to mitigate", _num),
 ]
+
+
+def _ratio_lines(summary: dict[str, Any]) -> list[str]:
+    """How many more fault scenarios each agent mitigates than ``oneshot`` (one transaction, same policy)."""
+    agents = summary["agents"]
+    base = (agents.get("oneshot") or {}).get("mitigation_rate")
+    if not base:
+        return []
+    ratios = [f"{a} {(s.get('mitigation_rate') or 0) / base:.2f}x" for a, s in agents.items() if a != "oneshot"]
+    return [f"Mitigated relative to oneshot: {', '.join(ratios)}.", ""]
 
 
 def agent_table_md(summary: dict[str, Any]) -> str:
@@ -199,7 +215,10 @@ def render_markdown(summary: dict[str, Any], chart: str | None = None, command: 
               "report. \"harm left\" counts runs with collateral damage at the grade (a change nobody needed, "
               "on any workload, Service, NetworkPolicy, node, database account, ConfigMap or Secret); "
               "\"false resolutions\" counts runs the agent reported resolved that the oracle did not grade "
-              "mitigated. A run that errored counts as a failure.", "",
+              "mitigated. \"unfixed, escalated naming a faulty component\" counts the fault runs not "
+              "mitigated that the agent handed to a human with a root cause at an injected fault's component "
+              "(the issue's bar: what is not fixed is escalated with a correct account). A run that errored "
+              "counts as a failure.", "", *_ratio_lines(summary),
               "## Mitigated per fault type (mitigated/runs)", "", fault_table_md(summary), "",
               splits_md(summary)]
     if chart:

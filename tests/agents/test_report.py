@@ -70,3 +70,19 @@ def test_summary_names_the_fix_of_the_root_cause(cluster: Any) -> None:
     r = report(state(txs), runtime(cluster))["report"]
     assert r["root_cause"]["component"] == "mongodb-rate"
     assert "fixed by kubectl patch deployment/mongodb-rate" in r["summary"], r["summary"]
+
+
+def test_an_escalation_hands_over_what_it_found(world: Any, cluster: Any) -> None:
+    inject(world, "scale_to_zero", "geo")
+    world.advance(180)
+    kept = tx(1, "search", "crash_loop", "kubectl apply -n x -f -\napiVersion: v1\nkind: ConfigMap", 0.2, 0.3)
+    hyps = [{"component": "geo", "fault_class": "scaled_to_zero", "summary": "0 replicas wanted",
+             "evidence": ["Deployment geo: replicas 0", "search: errors calling geo"]},
+            {"component": "search", "fault_class": "crash_loop"}]
+    esc = escalate({**state([kept]), "hypotheses": hyps, "escalation_reason": "no untried plan"}, runtime(cluster))
+    summary = esc["report"]["summary"]
+    assert "Still unhealthy: " in summary and "geo" in summary.split("Still unhealthy: ")[1].split(".")[0]
+    assert "Found: scaled_to_zero at geo (0 replicas wanted); evidence: Deployment geo: replicas 0" in summary
+    assert "Found: crash_loop at search." in summary
+    assert "Committed and kept: kubectl apply -n x -f -." in summary, "an inline manifest is not quoted whole"
+    assert "apiVersion" not in summary

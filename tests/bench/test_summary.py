@@ -42,3 +42,18 @@ def test_harm_left_and_false_resolutions_are_counted_per_agent() -> None:
     assert summary["horizon_s"] == [1800.0]
     md = render_markdown(summary)
     assert "harm left" in md and "false resolutions" in md and "graded 1800 simulated seconds after detection" in md
+
+
+def test_unfixed_runs_are_counted_with_those_escalated_naming_a_faulty_component() -> None:
+    rows = [_row("a", "scale_to_zero@rate", True, outcome="resolved", localization_correct=True),
+            _row("b", "scale_to_zero@geo", False, outcome="escalated", localization_correct=True),
+            _row("c", "scale_to_zero@user", False, outcome="escalated", localization_correct=False),
+            _row("d", "scale_to_zero@search", False, outcome="resolved", localization_correct=True),
+            {**_row("e", "scale_to_zero@rate", True, outcome="resolved"), "agent": "oneshot"},
+            {**_row("f", "scale_to_zero@geo", False, outcome="resolved"), "agent": "oneshot"}]
+    summary = summarize(rows)
+    s = summary["agents"]["stratus"]
+    assert (s["unfixed"], s["unfixed_escalated_correctly"]) == (3, 1)
+    md = render_markdown(summary)
+    assert "unfixed, escalated naming a faulty component" in md
+    assert "Mitigated relative to oneshot: stratus 0.50x." in md
