@@ -72,6 +72,14 @@ def _nl2kubectl_examples() -> list[dict[str, str]]:
 
 
 # --- the policy ------------------------------------------------------------------------------
+def known_components(view: View, hypotheses: list[Hypothesis]) -> set[str]:
+    """Names a diagnosis may give as the root cause: the namespace's workloads and Services, the nodes,
+    the call graph's members, and whatever the analyzers themselves blamed (a deleted workload, say)."""
+    names = {o["metadata"]["name"] for o in view.deployments + view.services + view.nodes}
+    names |= {n for caller, deps in view.dependencies().items() for n in (caller, *deps)}
+    return names | {h.component for h in hypotheses}
+
+
 class LLMPolicy:
     name = "llm"
     plans_need_review = True
@@ -349,12 +357,18 @@ class LLMPolicy:
                  f"Evidence from the analyzers:\n{evidence or 'none'}\n")
         if reflections:
             human += "Earlier attempts (do not repeat them):\n" + "\n".join(reflections[-3:]) + "\n"
+        components = known_components(view, rule_hyps)
+
         def validate(answer: BaseModel) -> str | None:
             assert isinstance(answer, submit_diagnosis)
-            if answer.fault_class in catalogue:
-                return None
-            return (f"fault_class {answer.fault_class!r} is not in the catalogue; use one of: "
-                    f"{', '.join(catalogue)}")
+            if answer.fault_class not in catalogue:
+                return (f"fault_class {answer.fault_class!r} is not in the catalogue; use one of: "
+                        f"{', '.join(catalogue)}")
+            if answer.root_cause_component not in components:
+                # a small model puts the fault class, or a pod name, where the component belongs
+                return (f"root_cause_component {answer.root_cause_component!r} is not a component of namespace "
+                        f"{namespace}; use one of: {', '.join(sorted(components))}")
+            return None
 
         ans = self._loop(prompts.DIAGNOSIS_SYSTEM, human, self._read_tools(cluster, namespace), submit_diagnosis,
                          self.ctx.llm_max_steps, validate=validate, final_schema=schema)

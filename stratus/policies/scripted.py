@@ -52,6 +52,7 @@ class ScriptedChatModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=msg)])
 
 
+_CALLER = re.compile(r'^Call graph \(caller -> dependencies\): \{"([\w.-]+)"', re.M)
 _RANKED = re.compile(r"^H1 (?P<cls>\w+) @ (?P<comp>[\w.-]+) \(score [\d.]+; evidence (?P<ids>[^)]*)\)", re.M)
 _SUGGESTION = re.compile(r"^- for (?P<cls>\w+) at (?P<comp>[\w.-]+): (?P<cmds>.+?)  \(expect: ", re.M)
 
@@ -88,7 +89,10 @@ def follow_evidence(messages: list[BaseMessage], classes: dict[str, Any]) -> AIM
                                               else "nothing abnormal", "evidence": []}, f"det{n}")
     if "Diagnosis agent" in system:
         m = _RANKED.search(human)
-        comp, cls = (m.group("comp"), m.group("cls")) if m else ("unknown", "unavailable")
+        # with nothing ranked, it names the call graph's first caller: a diagnosis must name a component
+        first = _CALLER.search(human)
+        comp, cls = (m.group("comp"), m.group("cls")) if m else (first.group(1) if first else "unknown",
+                                                                  "unavailable")
         ids = [i.strip() for i in (m.group("ids") if m else "").split(",") if i.strip().startswith("E")]
         level, ftype = classes.get(cls, {}).get("labels", ["Application", "Misconfiguration"])
         return tool_call("submit_diagnosis", {

@@ -103,3 +103,14 @@ def test_escalation_names_the_step_limit(llm_helpers: Any) -> None:
         policy="llm", chat_model=_same_harm_every_time(HARMFUL), db=":memory:", max_steps=4))
     assert result.outcome == "escalated" and len(result.transactions) == 1  # the wrap-up steps finish it
     assert "step limit reached (Context.max_steps=4 graph steps)" in result.summary
+
+
+def test_a_component_that_is_not_in_the_namespace_is_repaired_once(llm_helpers: Any) -> None:
+    f = llm_helpers.faulted("hotel-geo-service-target-port")
+    model = ScriptedChatModel(script=[
+        tool_call("submit_diagnosis", _diagnosis("service_port_mismatch", comp="Misconfiguration"), "d1"),
+        tool_call("submit_diagnosis", _diagnosis("service_port_mismatch", comp="geo"), "d2")])
+    _findings, hyps, _view = LLMPolicy(Context(policy="llm", chat_model=model)).diagnose(f.cluster, f.namespace)
+    assert (hyps[0].component, hyps[0].data["source"]) == ("geo", "llm")
+    refusal = [m for m in model.seen[-1] if isinstance(m, ToolMessage) and "is not a component" in str(m.content)]
+    assert len(refusal) == 1 and "'Misconfiguration'" in str(refusal[0].content) and "geo" in str(refusal[0].content)
