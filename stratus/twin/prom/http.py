@@ -218,11 +218,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, payload, ctype)
 
     def _send(self, status: int, payload: bytes, ctype: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            # the client gave up first (a scraper's timeout on a busy machine): nothing is left to answer,
+            # and a traceback per timed-out scrape would bury the real errors
+            self.close_connection = True
 
     def do_GET(self) -> None:  # noqa: N802 (BaseHTTPRequestHandler's naming)
         self._answer("GET")

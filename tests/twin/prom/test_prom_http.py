@@ -198,3 +198,17 @@ def test_a_copied_or_pickled_store_has_a_lock_of_its_own():
         assert twin.lock is not tsdb.lock and twin.lock.acquire(blocking=False)
         twin.lock.release()
         assert twin.series_count() == tsdb.series_count()
+
+
+def test_a_client_that_hung_up_gets_no_traceback_and_the_connection_is_closed() -> None:
+    from stratus.twin.prom.http import _Handler
+
+    class Gone:
+        def write(self, _data: bytes) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    handler = _Handler.__new__(_Handler)  # no socket: only the answer path is exercised
+    handler.request_version, handler.requestline, handler.close_connection = "HTTP/1.1", "GET /metrics HTTP/1.1", False
+    handler.wfile = Gone()  # type: ignore[assignment]
+    handler._send(200, b"up 1\n", "text/plain")
+    assert handler.close_connection is True
