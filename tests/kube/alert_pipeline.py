@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import yaml
-from kubernetes import client as k8s
+from app_deploy import deploy_in_waves
 from kubernetes.dynamic import DynamicClient
 from testkit import eventually, free_port, stop_process
 
@@ -68,23 +68,11 @@ def host(url: str) -> str:
 
 
 def deploy(admin: DynamicClient, ns: str, prom: str) -> None:
-    """The app's Deployments and Services through the API, backends first and each wave's Endpoints seen
-    by the twin kubelet (its telemetry, scraped by ``prom``), so services find their databases at start-up
-    instead of crash-looping into back-off."""
-    objs = {(o["kind"], o["metadata"]["name"]): o for o in APP.manifests(ns) if o["kind"] in ("Deployment", "Service")}
-    apps = k8s.AppsV1Api(admin.client)
-    backends = [c for c in APP.components if APP.kind_of(c) != "app"]
+    """The app through the API in waves (``app_deploy``), each wave's Endpoints seen in the twin
+    kubelet's telemetry, scraped by ``prom``."""
     ready = f'count by (endpoint) (kube_endpoint_address{{namespace="{ns}", ready="true"}})'
-    for wave in (backends, APP.app_services()):
-        for comp in wave:
-            for kind in ("Service", "Deployment"):
-                admin.resources.get(api_version=objs[kind, comp]["apiVersion"], kind=kind).create(
-                    body=objs[kind, comp], namespace=ns)
-        for comp in wave:
-            eventually(lambda c=comp: (apps.read_namespaced_deployment(c, ns).status.available_replicas or 0) >= 1,
-                       90, f"Deployment {ns}/{comp} Available")
-        eventually(lambda w=wave: set(w) <= {r["metric"]["endpoint"] for r in query(prom, ready)}, 30,
-                   "the Endpoints of every service in the twin kubelet's telemetry")
+    deploy_in_waves(admin, ns, lambda wave: set(wave) <= {r["metric"]["endpoint"] for r in query(prom, ready)},
+                    "the twin kubelet's telemetry")
 
 
 def query(url: str, promql: str) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from app_deploy import deploy_in_waves
 from incident_scenario import BYSTANDER, bystander_policy, run_on_twin, scenario
 from kube_controlplane import eventually
 from kubernetes import client as k8s
@@ -64,25 +65,12 @@ def twin(admin_kubeconfig: Path, admin: DynamicClient, namespace: str) -> Iterat
 
 
 def _deploy(admin: DynamicClient, agent: KubeletAgent, ns: str) -> None:
-    """The app's Deployments and Services through the API: backends first, so the services find their
-    databases, Consul and memcached at start-up instead of crash-looping into back-off."""
-    objs = {(o["kind"], o["metadata"]["name"]): o for o in APP.manifests(ns) if o["kind"] in ("Deployment", "Service")}
-    apps = k8s.AppsV1Api(admin.client)
-    backends = [c for c in APP.components if APP.kind_of(c) != "app"]
-    for wave in (backends, APP.app_services()):
-        for comp in wave:
-            for kind in ("Service", "Deployment"):
-                admin.resources.get(api_version=objs[kind, comp]["apiVersion"], kind=kind).create(
-                    body=objs[kind, comp], namespace=ns)
-        for comp in wave:
-            eventually(lambda c=comp: (apps.read_namespaced_deployment(c, ns).status.available_replicas or 0) >= 1,
-                       90, f"Deployment {ns}/{comp} Available")
-
-        def mirrored(w: list[str] = wave) -> bool:
-            with agent.lock:
-                s = agent.world.store
-                return all(s.exists("Endpoints", c, ns) and s.get("Endpoints", c, ns).get("subsets") for c in w)
-        eventually(mirrored, 30, "the Endpoints of every service in the agent's mirror")
+    """The app through the API in waves (``app_deploy``), each wave's Endpoints seen in the agent's mirror."""
+    def mirrored(wave: list[str]) -> bool:
+        with agent.lock:
+            s = agent.world.store
+            return all(s.exists("Endpoints", c, ns) and s.get("Endpoints", c, ns).get("subsets") for c in wave)
+    deploy_in_waves(admin, ns, mirrored, "the agent's mirror")
 
 
 def _prom(url: str, path: str, **params: str) -> Any:
