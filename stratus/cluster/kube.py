@@ -40,6 +40,8 @@ LOCK_NAME = "stratus-tnr-lock"
 FIELD_MANAGER = "stratus"
 EVENTS_FETCH_MAX = 5000  # events are listed in storage order: fetch this many, then keep the newest
 LOG_BYTES_MAX = 2_000_000
+DELETE_WAIT_S = 30.0
+DELETE_POLL_S = 0.2
 PATCH_CONTENT_TYPES = {"json": "application/json-patch+json", "merge": "application/merge-patch+json",
                        "strategic": "application/strategic-merge-patch+json"}
 RESTORE_ORDER: list[str] = yaml.safe_load(
@@ -68,6 +70,14 @@ def _restore_rank(m: Manifest) -> int:
 
 _on_conflict = retry(retry=retry_if_exception_type(Conflict), stop=stop_after_attempt(5),
                      wait=wait_exponential(multiplier=0.05, max=1), reraise=True)
+
+
+CLAIM_MUTABLE = ("resources", "volumeName", "volumeAttributesClassName")
+"""What a PersistentVolumeClaim's update may change (or the binder fills in); the rest of its spec is fixed."""
+
+
+def _claim_spec(m: Manifest) -> dict[str, Any]:
+    return {k: v for k, v in (m.get("spec") or {}).items() if k not in CLAIM_MUTABLE}
 
 
 class KubeCluster:
@@ -183,6 +193,20 @@ class KubeCluster:
         except (ClusterError, ValueError, KeyError) as exc:
             return ActionResult(ok=False, action=action.model_dump(), message=str(exc), dry_run=dry_run)
 
+    def _wait_gone(self, kind: str, name: str, ns: str | None) -> None:
+        """Wait (bounded, as ``kubectl delete`` does) while finalizers hold a deleted object, so a plan's next
+        action can re-create it; raise when it is still there after ``DELETE_WAIT_S``."""
+        deadline = time.monotonic() + DELETE_WAIT_S
+        for _ in range(int(DELETE_WAIT_S / DELETE_POLL_S) + 1):
+            try:
+                self.api.call("GET", kind, name, ns)
+            except NotFound:
+                return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(DELETE_POLL_S)
+        raise ClusterError(f"{kind.lower()}/{name} is still being deleted after {DELETE_WAIT_S:.0f} s (finalizers)")
+
     def _apply(self, a: Action, dry_run: bool) -> tuple[str, bool]:
         dr = {"dry_run": "All"} if dry_run else {}
         suffix = " (server dry run)" if dry_run else ""
@@ -190,7 +214,10 @@ class KubeCluster:
         if a.verb in ("apply", "create"):
             return self._apply_manifest(a, dr, suffix)
         if a.verb == "delete":
-            self.api.call("DELETE", a.kind, a.name, ns, **dr)
+            gone = self.api.call("DELETE", a.kind, a.name, ns, **dr)
+            if not dry_run and a.kind != "Pod" and a.params.get("wait") is not False and \
+                    ((gone or {}).get("metadata") or {}).get("deletionTimestamp"):
+                self._wait_gone(a.kind, a.name, ns)
             return f'{a.kind.lower()} "{a.name}" deleted{suffix}', True
         if a.verb == "exec":
             return self._exec(a, self._ns("Pod", a.namespace) or self.namespace, dry_run), True
@@ -319,6 +346,12 @@ class KubeCluster:
             if kind == "Service":  # a re-created Service gets a fresh cluster IP; the old one may be taken
                 m.get("spec", {}).pop("clusterIP", None)
                 m.get("spec", {}).pop("clusterIPs", None)
+            self.api.call("POST", kind, namespace=ns, body=m, field_manager=FIELD_MANAGER)
+            return
+        if kind == "PersistentVolumeClaim" and _claim_spec(cur) != _claim_spec(m):
+            # a claim's spec is immutable: the claim a plan created in place of this one goes, this one comes back
+            self.api.call("DELETE", kind, name, ns)
+            self._wait_gone(kind, name, ns)
             self.api.call("POST", kind, namespace=ns, body=m, field_manager=FIELD_MANAGER)
             return
         m["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]

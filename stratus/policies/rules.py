@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from stratus.cluster.base import Cluster
-from stratus.policies import generic, runbooks  # noqa: F401 - generic registers its runbooks
+from stratus.policies import generic, generic_capacity, runbooks  # noqa: F401 - generic* register runbooks
 from stratus.state import Finding, Hypothesis, Plan, TriedPlans
 from stratus.tools.analyzers import View, run_all
 from stratus.tools.kubectl import render

@@ -72,6 +72,7 @@ def snapshot_and_guard(cluster: Cluster, tx: Transaction, allowed_namespaces: se
     captured: list[dict[str, Any]] = []
     checks: list[dict[str, Any]] = []
     problems: list[str] = []
+    deleted: set[Ref | None] = set()
     for a in actions:
         verdict = kubectl.guard(a, allowed_namespaces=allowed_namespaces,
                                 current=kubectl.current_in(a, tx.snapshot, tx.namespace))
@@ -81,6 +82,12 @@ def snapshot_and_guard(cluster: Cluster, tx: Transaction, allowed_namespaces: se
         if not verdict.allowed:
             problems.append(f"{render(a)}: refused by the guard: {verdict.reason}")
             continue
+        ref = kubectl.touches(a, tx.namespace)
+        if a.verb == "create" and ref in deleted:  # a re-create: the server would judge it against the old object
+            check.update(dry_run="not run: an earlier action of this plan deletes the object", dry_run_ok=True)
+            continue
+        if a.verb == "delete":
+            deleted.add(ref)
         dry = cluster.apply(a, dry_run=True)
         check.update(dry_run=dry.message, dry_run_ok=dry.ok)
         if not dry.ok:

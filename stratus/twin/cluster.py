@@ -20,7 +20,7 @@ from stratus.twin.world import World
 
 LOCK_NAME = "stratus-tnr-lock"
 DELETABLE = {"Pod", "NetworkPolicy", "PodChaos", "NetworkChaos", "Lease", "ResourceQuota", "ConfigMap",
-             "Service", "Deployment"}
+             "Service", "Deployment", "LimitRange", "PersistentVolumeClaim"}
 
 
 def _micro_time(t: float) -> str:

@@ -46,6 +46,10 @@ def objects(name: str, ns: str) -> dict[str, dict[str, Any]]:
                           "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}},
         "ResourceQuota": {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": name},
                           "spec": {"hard": {"pods": "50"}}},
+        "LimitRange": {"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": name},
+                       "spec": {"limits": [{"type": "Container", "default": {"memory": "256Mi"}}]}},
+        "PersistentVolumeClaim": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name},
+                                  "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
         "HorizontalPodAutoscaler": {
             "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": name},
             "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},

@@ -10,6 +10,7 @@ from stratus.cluster.base import Cluster
 from stratus.state import Finding
 from stratus.tools.analyzers import (  # noqa: F401 - each module registers its analyzer on import
     addresses,
+    admission,
     alerts,
     autoscaling,
     changes,
@@ -37,7 +38,7 @@ from stratus.tools.analyzers.view import View
 
 ANALYZERS = ("pods", "events", "deployments", "services", "policies", "chaos", "logs", "traces", "alerts",
              "references", "addresses", "config_refs", "scheduling", "workloads", "jobs", "ingress", "storage",
-             "nodes", "autoscaling", "disruption", "endpoint_slices", "changes")
+             "nodes", "autoscaling", "disruption", "endpoint_slices", "changes", "admission")
 """Run order. Findings come out in this order, and the hypotheses' evidence and the LLM's evidence list
 follow it, so a new analyzer goes at the end unless it should outrank the others. The reference
 analyzers' signals that point at a cause (selectors, ports, addresses, missing objects, scheduler

@@ -1,10 +1,17 @@
 """Storage analyzer: PersistentVolumeClaims that stay Pending or are Lost, with the provisioner's reason
 from their events, and claims naming a StorageClass that does not exist (when StorageClasses can be read).
+
+``ClaimUnusable`` names the workload whose pod template mounts a claim that is missing or not Bound
+(its pods cannot be scheduled until the claim binds), with the claim and its phase as facts: the
+generic storage plan (``stratus.policies.generic_capacity``) starts from it.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from stratus.state import Finding
+from stratus.tools.analyzers.match import pod_templates
 from stratus.tools.analyzers.registry import analyzer, finding
 from stratus.tools.analyzers.view import View
 
@@ -32,4 +39,25 @@ def storage(v: View) -> list[Finding]:
             out.append(finding("storage", ref, f"PersistentVolumeClaim {name} asks for StorageClass {sc}, which "
                                                f"does not exist", name, "StorageClassMissing", "warning",
                                [f"persistentvolumeclaim:{name}:spec.storageClassName"], storage_class=sc))
+    return out + unusable_claims(v, {c["metadata"]["name"]: c for c in claims})
+
+
+def unusable_claims(v: View, claims: dict[str, dict[str, Any]]) -> list[Finding]:
+    """Workloads mounting a claim that is missing (when the claim list is complete) or not Bound."""
+    out = []
+    for kind, owner, tmpl in pod_templates(v):
+        for vol in (tmpl.get("spec") or {}).get("volumes") or []:
+            claim = (vol.get("persistentVolumeClaim") or {}).get("claimName")
+            if not claim:
+                continue
+            pvc = claims.get(claim)
+            if pvc is None and ("PersistentVolumeClaim" in v.truncated or "PersistentVolumeClaim" in v.unreadable):
+                continue
+            phase = "missing" if pvc is None else str((pvc.get("status") or {}).get("phase") or "Pending")
+            if phase == "Bound":
+                continue
+            out.append(finding("storage", f"{kind}/{owner}", f"{kind} {owner} mounts PersistentVolumeClaim {claim}, "
+                               f"which is {phase}: its pods cannot start", owner, "ClaimUnusable", "critical",
+                               [f"persistentvolumeclaim:{claim}"], kind="PersistentVolumeClaim", name=claim,
+                               phase=phase, workload=owner))
     return out

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from stratus.cluster.actions import Action
 from stratus.cluster.kinds import KINDS
+from stratus.tools.kubectl.claims import claim_problem
 from stratus.tools.kubectl.commands import inverse_supported, parse, render
 from stratus.tools.kubectl.identity import identity_problem
 from stratus.tools.kubectl.lex import GuardError
@@ -34,8 +35,9 @@ def guard(command_or_action: str | Action | dict[str, Any], *, allowed_namespace
 
     Checks: it parses (Actions are rendered and re-parsed), the verb/kind pair is on the allow-list, the
     namespace is in scope (when ``allowed_namespaces`` is given; cluster-scoped kinds such as Node need
-    ``allow_cluster_scoped``), policy limits hold, no identity or reserved field of the object changes,
-    and the pair has a known inverse.
+    ``allow_cluster_scoped``), policy limits hold, a claim that may hold data is neither deleted nor
+    replaced (``claims``), no identity or reserved field of the object changes, and the pair has a known
+    inverse.
 
     ``current`` is the target object as it is now (a snapshot manifest), when the caller has it: the
     identity check then compares the object before and after the action; without it, it checks the
@@ -75,7 +77,7 @@ def guard(command_or_action: str | Action | dict[str, Any], *, allowed_namespace
                               f"{', '.join(sorted(allowed_namespaces))})", inv_ok)
         elif not allow_cluster_scoped:
             return refuse(f"cluster-scoped {action.kind} changes are out of scope", inv_ok)
-    problem = VERBS[action.verb].policy(action) or identity_problem(action, current)
+    problem = VERBS[action.verb].policy(action) or claim_problem(action, current) or identity_problem(action, current)
     if problem:
         return refuse(problem, inv_ok)
     if not inv_ok:

@@ -1,8 +1,9 @@
 """``kubectl delete <type>/<name>``: params ``{}`` plus optional ``"grace_period": int``, ``"wait": False``.
 
-Only Pods, NetworkPolicies, ResourceQuotas and chaos objects: a controlled pod needs no undo (its
-controller recreates it), the others are re-applied from the snapshot. Deleting anything else is refused
-with the reason in ``data/refusals.yaml``.
+Only Pods, NetworkPolicies, ResourceQuotas, LimitRanges, PersistentVolumeClaims (Pending and unbound
+ones: the guard's claim rule) and chaos objects: a controlled pod needs no undo (its controller
+recreates it), the others are re-applied from the snapshot. Deleting anything else is refused with the
+reason in ``data/refusals.yaml``.
 """
 
 from __future__ import annotations
