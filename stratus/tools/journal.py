@@ -7,7 +7,7 @@ then by desired state, so status churn is no change) and records creates, update
 field-level summary (image, env, selector, ports, replicas, requests, probes, taints, ...).
 
 A version of an object becomes *last-known-healthy* once the namespace has been healthy with it for
-``healthy_dwell_s`` (health from ``stratus.tools.health.measure``); a change whose result reached that
+``healthy_dwell_s`` (health from ``stratus.tools.analyzers.assess``: telemetry plus latent misconfigurations); a change whose result reached that
 state is *settled*: a routine rollout, a scaling or a config edit that stayed healthy. Only unsettled
 changes are evidence (``stratus.tools.analyzers.changes``), and the generic plans revert to, or
 re-create from, the last-known-healthy manifests. Memory is bounded: ``max_changes`` records, one
@@ -28,7 +28,7 @@ import yaml
 from stratus.cluster.base import Cluster, ClusterError
 from stratus.cluster.mutate import STRATUS_CHANGE, clean_manifest
 from stratus.context import Context
-from stratus.tools.health import measure
+from stratus.tools.analyzers.assess import assess
 
 _DATA = yaml.safe_load((Path(__file__).parent / "data" / "journal.yaml").read_text())
 KINDS: dict[str, dict[str, Any]] = _DATA["kinds"]
@@ -174,15 +174,16 @@ class ChangeJournal:
     def observe(self, cluster: Cluster, ctx: Context | None = None, *, healthy: bool | None = None) -> list[dict[str, Any]]:
         """Poll once: record what changed since the last poll and promote versions that stayed healthy.
 
-        ``healthy`` overrides the health assessment (``measure``: no unhealthy component). Returns the
-        changes recorded by this poll.
+        ``healthy`` overrides the health assessment (``assess``: no unhealthy component and no latent
+        critical misconfiguration, so a broken version that has no traffic to show it is never promoted
+        to last-known-healthy). Returns the changes recorded by this poll.
         """
         default_ns = self.namespaces[0] if self.namespaces else getattr(cluster, "namespace", "default")
         seen, partial = self._list(cluster, default_ns)
         now = cluster.now()
         if healthy is None:
             ctx = ctx or Context()
-            healthy = all(not measure(cluster, ctx, ns).unhealthy for ns in (self.namespaces or [default_ns]))
+            healthy = all(not assess(cluster, ctx, ns).unhealthy for ns in (self.namespaces or [default_ns]))
         with self._lock:
             new = self._record(seen, partial, now)
             self._health(now, healthy)
@@ -280,11 +281,22 @@ class ChangeJournal:
         """When health last turned bad (None while it is good or was never measured)."""
         return self.unhealthy_since
 
-    def unsettled(self, since: float, until: float) -> list[dict[str, Any]]:
-        """Changes in ``[since, until]`` whose result has not been seen healthy, newest first."""
+    def unsettled(self, since: float, until: float, absent_deletes: bool = False) -> list[dict[str, Any]]:
+        """Changes in ``[since, until]`` whose result has not been seen healthy, newest first.
+
+        ``absent_deletes`` adds settled deletions of objects still gone: health lags a deletion (a
+        workload with no pods has no unhealthy pod to count), so "healthy without it" is weak evidence
+        until its consumers have had time to fail; the caller still asks whether they fail now."""
         with self._lock:
             return [copy.deepcopy(c) for c in reversed(self.changes)
-                    if since <= c["at"] <= until and not c["settled"]]
+                    if since <= c["at"] <= until and (not c["settled"] or absent_deletes and c["op"] == "delete"
+                                                      and (c["kind"], c["name"], c["namespace"]) in self._gone)]
+
+    def gone(self, kind: str, namespace: str | None) -> list[tuple[str, dict[str, Any]]]:
+        """Deleted objects of ``kind`` still absent, newest deletion first, with their last healthy manifest."""
+        with self._lock:
+            return [(k[1], copy.deepcopy(self._healthy[k])) for k in reversed(self._gone)
+                    if k[0] == kind and k[2] == self._key(kind, k[1], namespace)[2] and k in self._healthy]
 
     def recent(self, limit: int = 50) -> list[dict[str, Any]]:
         """The newest ``limit`` changes, newest first (for reports and ``stratus`` output)."""
