@@ -4,7 +4,8 @@ Each is a runbook like the others (registered in ``runbooks.REGISTRY`` for a cla
 so every candidate goes through the guard, the dry run and TNR:
 
 - ``recent_change``: revert a changed object to its last-known-healthy manifest (or re-create it);
-- ``missing_object``: re-create a deleted object from the journal;
+- ``missing_object``: re-create a deleted object from the journal (a Secret from the contents the journal
+  keeps in memory only; a ConfigMap or Secret put back also restarts the workloads that read it into env);
 - ``broken_reference``: revert the Service or workload whose change broke a selector, port or address;
   without a journal, point the selector at the closest workload's labels, the targetPort at a port the
   pods open, or an address at the Service whose name and port come closest;
@@ -30,6 +31,7 @@ from stratus.tools.analyzers import View
 from stratus.tools.analyzers.addresses import parse_address, service_of_host
 from stratus.tools.analyzers.config_refs import template_refs
 from stratus.tools.analyzers.match import pod_templates, selector_matches
+from stratus.tools.journal import restore_secret
 
 CLASSES = frozenset({"recent_change", "missing_object", "broken_reference", "insufficient_resources",
                      "node_unschedulable"})
@@ -38,7 +40,8 @@ own class, or rejected by a human) is not proposed again: it is a fallback, not 
 
 CREATABLE = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Service", "ConfigMap", "NetworkPolicy",
                        "ResourceQuota", "HorizontalPodAutoscaler"})
-"""Kinds a plan may re-create (the allow-list's ``create``); Secrets are never kept, so never re-created."""
+"""Kinds a plan may re-create from their last healthy manifest (the allow-list's ``create``). A Secret is
+re-created apart: only its contents kept in the journal's memory, never a manifest (``restore_secret``)."""
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet")
 
 
@@ -91,12 +94,17 @@ def revert(v: View, kind: str, name: str) -> Iterator[Candidate]:
     j = v.journal
     if j is None:
         return
+    restarts = _env_readers(v, kind, name)
+    then = f" and {', '.join(a.name for a in restarts)} restarted to read it" if restarts else ""
+    if kind == "Secret":
+        restore = restore_secret(j, name, v.namespace) if _current(v, kind, name) is None else None
+        if restore is not None:
+            yield [restore, *restarts], f"Secret {name} exists again with its last healthy contents{then}"
+        return
     healthy = j.last_healthy(kind, name, v.namespace)
     if healthy is None or kind not in CREATABLE:
         return
     cur = _current(v, kind, name)
-    restarts = _env_readers(v, kind, name)
-    then = f" and {', '.join(a.name for a in restarts)} restarted to read it" if restarts else ""
     if cur is None:
         yield [Action(verb="create", kind=kind, name=name, params={"manifest": _manifest(v, healthy)}), *restarts], \
             f"{kind} {name} exists again as it was while healthy{then}"
