@@ -403,7 +403,10 @@ def with_secret_data(action: Action) -> Action:
         return action
     journal = _LIVE.get(str(ref.get("journal")))
     key: Key = ("Secret", str(ref.get("name")), ref.get("namespace"))
-    contents = journal.secrets.contents(key) if journal is not None else None
+    contents = None
+    if journal is not None:
+        with journal._lock:
+            contents = journal.secrets.contents(key)
     if contents is None:
         raise ClusterError(f"Secret {key[1]} in namespace {key[2]}: its last healthy contents are no longer in "
                            f"memory (STRATUS restarted since it read them); re-create it from its source")

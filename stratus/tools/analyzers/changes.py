@@ -38,6 +38,8 @@ GRACE_S = 120.0
 """How long after the first unhealthy poll a change still counts (health lags the change it follows)."""
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet")
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+REFERENCED = ("ConfigMap", "Secret", "PersistentVolumeClaim", "ServiceAccount")
+"""Kinds pod templates name: their consumers are known, so a deletion lines up with those failing."""
 
 
 def broken_components(v: View) -> dict[str, str]:
@@ -81,7 +83,7 @@ def _components(v: View, c: dict[str, Any], broken: dict[str, str]) -> list[str]
         owners = sorted({owner for _k, owner, t in pod_templates(v)
                          if sel and selector_matches((t.get("metadata") or {}).get("labels"), sel)})
         return owners or [v.service_component(name)]
-    if kind in ("ConfigMap", "Secret", "PersistentVolumeClaim", "ServiceAccount"):
+    if kind in REFERENCED:
         return _consumers(v, kind, name)
     if kind == "HorizontalPodAutoscaler":
         m = j.last_healthy(kind, name, c["namespace"]) or {}
@@ -220,9 +222,9 @@ def changes(v: View) -> list[Finding]:
     for c in j.unsettled(since, until, absent_deletes=True):
         if c["namespace"] not in (None, v.namespace) or _restart_only(c):
             continue
-        if c["settled"] and not _deleted_workload_breaks(v, c) and not any(
-                comp in broken for comp in _components(v, c, broken)):
-            continue  # a settled deletion counts only when what it served fails now
+        if c["settled"] and not _deleted_workload_breaks(v, c) and not (c["kind"] in REFERENCED and any(
+                comp in broken for comp in _components(v, c, broken))):
+            continue  # a settled deletion counts only when what it served (by name) fails now
         what = f"{c['kind']} {c['name']}"
         fields = ", ".join(f"{f['path']}: {f['before']} -> {f['after']}" for f in c["fields"][:3])
         when = f"{int(now - c['at'])}s ago"
