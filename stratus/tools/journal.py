@@ -7,11 +7,15 @@ then by desired state, so status churn is no change) and records creates, update
 field-level summary (image, env, selector, ports, replicas, requests, probes, taints, ...).
 
 A version of an object becomes *last-known-healthy* once the namespace has been healthy with it for
-``healthy_dwell_s`` (health from ``stratus.tools.analyzers.assess``: telemetry plus latent misconfigurations); a change whose result reached that
-state is *settled*: a routine rollout, a scaling or a config edit that stayed healthy. Only unsettled
-changes are evidence (``stratus.tools.analyzers.changes``), and the generic plans revert to, or
-re-create from, the last-known-healthy manifests. Memory is bounded: ``max_changes`` records, one
-manifest per object and version kind, ``LIST_LIMIT`` objects per kind and namespace.
+``healthy_dwell_s`` (health from ``stratus.tools.analyzers.assess``: telemetry plus latent critical
+misconfigurations); a change whose result reached that state is *settled*: a routine rollout, a scaling
+or a config edit that stayed healthy. Only unsettled changes are evidence
+(``stratus.tools.analyzers.changes``), and the generic plans revert to, or re-create from, the
+last-known-healthy manifests. Memory is bounded: ``max_changes`` records, one manifest per object and
+version kind, ``LIST_LIMIT`` objects per kind and namespace.
+
+Secrets are recorded by name only; their last healthy contents stay in this process's memory
+(``SecretMemory``) so a deleted one can be re-created (``restore_secret``, ``with_secret_data``).
 """
 
 from __future__ import annotations
