@@ -6,8 +6,8 @@ or a config edit that stayed healthy is settled and ignored), happened within ``
 the symptoms began (STRATUS's own changes come after them), and lines up with the symptoms:
 
 - ``ChangeBrokeReference``: the change is what a reference now fails on (a Service dropped a port its
-  clients name or a targetPort its pods open; an env or ConfigMap value now names a missing Service or
-  port): the changed side is the one to put back, not the unchanged side to adapt;
+  clients name or a targetPort its pods open; a ConfigMap value now names a missing Service or port):
+  the changed side is the one to put back, not the unchanged side to adapt;
 - ``ChangeOnBrokenObject``: the changed object is itself broken now (its workload's pods fail or
   stay Pending, its Service has no endpoints, the new env value names no Service, a deleted
   ConfigMap's consumers fail, a node's new taint or cordon leaves pods Pending);
@@ -141,7 +141,9 @@ def _breaks_reference(v: View, c: dict[str, Any]) -> bool:
     unchanged side that still points where it always did)."""
     if c["op"] != "update":
         return False
-    return _service_broke_reference(v, c) or (c["kind"] in (*WORKLOADS, "ConfigMap") and _bad_address(v, c))
+    # a workload's own env edit is the client side itself: ChangeOnBrokenObject and the env runbooks
+    # already put that value back, and say it was the application's setting that broke
+    return _service_broke_reference(v, c) or (c["kind"] == "ConfigMap" and _bad_address(v, c))
 
 
 def _restart_only(c: dict[str, Any]) -> bool:
