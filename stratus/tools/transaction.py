@@ -109,8 +109,11 @@ def snapshot_and_guard(cluster: Cluster, tx: Transaction, allowed_namespaces: se
 def apply_all(cluster: Cluster, tx: Transaction) -> Transaction:
     results = []
     for a in (Action(**x) for x in tx.actions):
-        try:  # a Secret restore gets its contents only here, and the result records the masked action
-            res = cluster.apply(with_secret_data(a)).model_copy(update={"action": a.model_dump()})
+        try:  # a Secret restore gets its contents only here, and its result records the masked action
+            full = with_secret_data(a)
+            res = cluster.apply(full)
+            if full is not a:
+                res = res.model_copy(update={"action": a.model_dump()})
         except ClusterError as exc:
             res = ActionResult(ok=False, action=a.model_dump(), message=str(exc))
         results.append(res.model_dump())
