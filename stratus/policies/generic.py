@@ -4,7 +4,8 @@ Each is a runbook like the others (registered in ``runbooks.REGISTRY`` for a cla
 so every candidate goes through the guard, the dry run and TNR:
 
 - ``recent_change``: revert a changed object to its last-known-healthy manifest (or re-create it);
-- ``missing_object``: re-create a deleted object from the journal;
+- ``missing_object``: re-create a deleted object from the journal (a Secret from the contents the journal
+  keeps in memory only; a ConfigMap or Secret put back also restarts the workloads that read it into env);
 - ``broken_reference``: revert the Service or workload whose change broke a selector, port or address;
   without a journal, point the selector at the closest workload's labels, the targetPort at a port the
   pods open, or an address at the Service whose name and port come closest;
@@ -28,7 +29,9 @@ from stratus.policies.runbooks import Candidate, runbook, service_port
 from stratus.state import Hypothesis
 from stratus.tools.analyzers import View
 from stratus.tools.analyzers.addresses import parse_address, service_of_host
+from stratus.tools.analyzers.config_refs import template_refs
 from stratus.tools.analyzers.match import pod_templates, selector_matches
+from stratus.tools.journal import restore_secret
 
 CLASSES = frozenset({"recent_change", "missing_object", "broken_reference", "insufficient_resources",
                      "node_unschedulable"})
@@ -37,7 +40,9 @@ own class, or rejected by a human) is not proposed again: it is a fallback, not 
 
 CREATABLE = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Service", "ConfigMap", "NetworkPolicy",
                        "ResourceQuota", "HorizontalPodAutoscaler"})
-"""Kinds a plan may re-create (the allow-list's ``create``); Secrets are never kept, so never re-created."""
+"""Kinds a plan may re-create from their last healthy manifest (the allow-list's ``create``). A Secret is
+re-created apart: only its contents kept in the journal's memory, never a manifest (``restore_secret``)."""
+WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet")
 
 
 def _facts(h: Hypothesis) -> list[dict[str, Any]]:
@@ -89,16 +94,33 @@ def revert(v: View, kind: str, name: str) -> Iterator[Candidate]:
     j = v.journal
     if j is None:
         return
+    restarts = _env_readers(v, kind, name)
+    then = f" and {', '.join(a.name for a in restarts)} restarted to read it" if restarts else ""
+    if kind == "Secret":
+        restore = restore_secret(j, name, v.namespace) if _current(v, kind, name) is None else None
+        if restore is not None:
+            yield [restore, *restarts], f"Secret {name} exists again with its last healthy contents{then}"
+        return
     healthy = j.last_healthy(kind, name, v.namespace)
     if healthy is None or kind not in CREATABLE:
         return
     cur = _current(v, kind, name)
     if cur is None:
-        yield [Action(verb="create", kind=kind, name=name, params={"manifest": _manifest(v, healthy)})], \
-            f"{kind} {name} exists again as it was while healthy"
+        yield [Action(verb="create", kind=kind, name=name, params={"manifest": _manifest(v, healthy)}), *restarts], \
+            f"{kind} {name} exists again as it was while healthy{then}"
     elif not j.current_is_healthy(kind, name, v.namespace):
-        yield [Action(verb="apply", kind=kind, name=name, params={"manifest": _manifest(v, healthy)})], \
-            f"{kind} {name} is back to its last healthy version"
+        yield [Action(verb="apply", kind=kind, name=name, params={"manifest": _manifest(v, healthy)}), *restarts], \
+            f"{kind} {name} is back to its last healthy version{then}"
+
+
+def _env_readers(v: View, kind: str, name: str) -> list[Action]:
+    """Restarts of the workloads that read a ConfigMap or Secret into env or envFrom: a container reads
+    those only when it starts, so putting the object back changes nothing in the pods already running."""
+    if kind not in ("ConfigMap", "Secret"):
+        return []
+    return [Action(verb="rollout_restart", kind=wkind, name=owner)
+            for wkind, owner, tmpl in pod_templates(v) if wkind in WORKLOADS
+            and any(rk == kind and rn == name and ".env" in where for rk, rn, where, *_ in template_refs(tmpl))]
 
 
 @runbook("recent_change", "missing_object")
@@ -131,12 +153,27 @@ def _services_of(v: View, component: str) -> list[str]:
     return out
 
 
-def _closest_selector(v: View, sel: dict[str, str]) -> dict[str, str] | None:
-    """The selector's keys with the values of the workload whose labels differ least from it."""
+def _selected_elsewhere(v: View, owner: str) -> list[dict[str, Any]]:
+    """Selectors of the other Services, now and as the journal saw them healthy: pods they pick
+    belong to another component, and a repair never steals them."""
+    out = []
+    for s in v.services:
+        if s["metadata"]["name"] == owner:
+            continue
+        healthy = v.journal.last_healthy("Service", s["metadata"]["name"], v.namespace) if v.journal else None
+        out += [sel for sel in ((s.get("spec") or {}).get("selector"),
+                                ((healthy or {}).get("spec") or {}).get("selector")) if sel]
+    return out
+
+
+def _closest_selector(v: View, sel: dict[str, str], owner: str) -> dict[str, str] | None:
+    """The selector's keys with the values of the workload whose labels differ least from it, among
+    workloads no other Service selects (a workload another Service serves is not this one's)."""
+    taken = _selected_elsewhere(v, owner)
     best: tuple[int, float, dict[str, str]] | None = None
     for _kind, _name, t in pod_templates(v):
         labels = (t.get("metadata") or {}).get("labels") or {}
-        if not all(k in labels for k in sel):
+        if not all(k in labels for k in sel) or any(selector_matches(labels, other) for other in taken):
             continue
         diff = [k for k in sel if labels[k] != sel[k]]
         score = (len(diff), -sum(SequenceMatcher(None, labels[k], sel[k]).ratio() for k in diff),
@@ -144,6 +181,22 @@ def _closest_selector(v: View, sel: dict[str, str]) -> dict[str, str] | None:
         if diff and (best is None or score[:2] < best[:2]):
             best = score
     return best[2] if best else None
+
+
+def _recreate_selected(v: View, sel: dict[str, str]) -> Iterator[Candidate]:
+    """Re-create the deleted workloads whose pods the selector picked while healthy (from the journal)."""
+    for kind in WORKLOADS:
+        for name, m in v.journal.gone(kind, v.namespace) if v.journal else []:
+            labels = (((m.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+            if kind in CREATABLE and labels and selector_matches(labels, sel) and _current(v, kind, name) is None:
+                yield [Action(verb="create", kind=kind, name=name, params={"manifest": _manifest(v, m)})], \
+                    f"{kind} {name} exists again as it was while healthy and its Service has endpoints"
+
+
+def _changed_since_healthy(v: View, kind: str, name: str) -> bool:
+    j = v.journal
+    return bool(j and j.last_healthy(kind, name, v.namespace) is not None
+                and not j.current_is_healthy(kind, name, v.namespace))
 
 
 def _plain_address(value: str) -> bool:
@@ -180,7 +233,12 @@ def _env_fixes(v: View, h: Hypothesis) -> Iterator[Candidate]:
         var = str(f.get("field", "")).removeprefix("env.")
         if not str(f.get("field", "")).startswith("env.") or var not in env:
             continue
-        value = old.get(var) if old.get(var, env[var]) != env[var] else _closest_address(v, env[var])
+        if old.get(var, env[var]) != env[var]:
+            value: str | None = old[var]
+        elif f.get("host") and _changed_since_healthy(v, "Service", service_of_host(str(f["host"]), v.namespace)[0]):
+            continue  # the Service moved, not the client: adapting the client would leave the change in place
+        else:
+            value = _closest_address(v, env[var])
         if value and value != env[var] and _plain_address(value) and _plain_address(env[var]):
             yield [Action(verb="set_env", kind="Deployment", name=h.component, params={"env": {var: value}})], \
                 f"{h.component} reaches {value} again"
@@ -188,6 +246,15 @@ def _env_fixes(v: View, h: Hypothesis) -> Iterator[Candidate]:
 
 @runbook("broken_reference")
 def broken_reference(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
+    """Put back the side of a reference that changed (a re-created workload, a reverted ConfigMap or
+    Service) before adapting the side that did not change."""
+    for f in _facts(h):
+        if f.get("selector"):
+            yield from _recreate_selected(v, f["selector"])
+        if f.get("configmap"):
+            yield from revert(v, "ConfigMap", str(f["configmap"]))
+        if f.get("host"):
+            yield from revert(v, "Service", service_of_host(str(f["host"]), v.namespace)[0])
     for svc in _services_of(v, h.component):
         yield from revert(v, "Service", svc)
     if v.template_of(h.component) is not None:
@@ -195,9 +262,9 @@ def broken_reference(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Can
         yield from _env_fixes(v, h)
     for f in _facts(h):
         if f.get("selector"):
-            fixed = _closest_selector(v, f["selector"])
             owner = next((s["metadata"]["name"] for s in v.services
                           if (s.get("spec") or {}).get("selector") == f["selector"]), None)
+            fixed = _closest_selector(v, f["selector"], owner) if owner else None
             if fixed and owner:
                 yield [Action(verb="patch", kind="Service", name=owner,
                               params={"type": "merge", "patch": {"spec": {"selector": fixed}}})], \

@@ -7,11 +7,15 @@ then by desired state, so status churn is no change) and records creates, update
 field-level summary (image, env, selector, ports, replicas, requests, probes, taints, ...).
 
 A version of an object becomes *last-known-healthy* once the namespace has been healthy with it for
-``healthy_dwell_s`` (health from ``stratus.tools.health.measure``); a change whose result reached that
-state is *settled*: a routine rollout, a scaling or a config edit that stayed healthy. Only unsettled
-changes are evidence (``stratus.tools.analyzers.changes``), and the generic plans revert to, or
-re-create from, the last-known-healthy manifests. Memory is bounded: ``max_changes`` records, one
-manifest per object and version kind, ``LIST_LIMIT`` objects per kind and namespace.
+``healthy_dwell_s`` (health from ``stratus.tools.analyzers.assess``: telemetry plus latent critical
+misconfigurations); a change whose result reached that state is *settled*: a routine rollout, a scaling
+or a config edit that stayed healthy. Only unsettled changes are evidence
+(``stratus.tools.analyzers.changes``), and the generic plans revert to, or re-create from, the
+last-known-healthy manifests. Memory is bounded: ``max_changes`` records, one manifest per object and
+version kind, ``LIST_LIMIT`` objects per kind and namespace.
+
+Secrets are recorded by name only; their last healthy contents stay in this process's memory
+(``SecretMemory``) so a deleted one can be re-created (``restore_secret``, ``with_secret_data``).
 """
 
 from __future__ import annotations
@@ -19,16 +23,20 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import uuid
+import weakref
 from collections import OrderedDict, deque
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from stratus.cluster.actions import Action
 from stratus.cluster.base import Cluster, ClusterError
 from stratus.cluster.mutate import STRATUS_CHANGE, clean_manifest
 from stratus.context import Context
-from stratus.tools.health import measure
+from stratus.tools.analyzers.assess import assess
+from stratus.tools.redact import MASK
 
 _DATA = yaml.safe_load((Path(__file__).parent / "data" / "journal.yaml").read_text())
 KINDS: dict[str, dict[str, Any]] = _DATA["kinds"]
@@ -39,6 +47,8 @@ LIST_LIMIT = 500
 POLL_S = 15.0
 """How often a watching STRATUS polls (``stratus serve``, the benchmark's warm-up)."""
 MAX_VALUE_CHARS = 160
+SECRET_FIELDS = ("type", "data", "immutable")
+"""What ``SecretMemory`` keeps of a Secret (the API server returns ``stringData`` merged into ``data``)."""
 
 Key = tuple[str, str, str | None]
 
@@ -149,7 +159,10 @@ class ChangeJournal:
         self.polls = 0
         self.last_poll: float | None = None
         self.unreadable: dict[str, str] = {}
+        self.secrets = SecretMemory()
+        self.id = uuid.uuid4().hex
         self._lock = threading.Lock()
+        _LIVE[self.id] = self
 
     # --- observing --------------------------------------------------------------------------
     def _list(self, cluster: Cluster, default_ns: str) -> tuple[dict[Key, dict[str, Any]], set[str]]:
@@ -174,15 +187,16 @@ class ChangeJournal:
     def observe(self, cluster: Cluster, ctx: Context | None = None, *, healthy: bool | None = None) -> list[dict[str, Any]]:
         """Poll once: record what changed since the last poll and promote versions that stayed healthy.
 
-        ``healthy`` overrides the health assessment (``measure``: no unhealthy component). Returns the
-        changes recorded by this poll.
+        ``healthy`` overrides the health assessment (``assess``: no unhealthy component and no latent
+        critical misconfiguration, so a broken version that has no traffic to show it is never promoted
+        to last-known-healthy). Returns the changes recorded by this poll.
         """
         default_ns = self.namespaces[0] if self.namespaces else getattr(cluster, "namespace", "default")
         seen, partial = self._list(cluster, default_ns)
         now = cluster.now()
         if healthy is None:
             ctx = ctx or Context()
-            healthy = all(not measure(cluster, ctx, ns).unhealthy for ns in (self.namespaces or [default_ns]))
+            healthy = all(not assess(cluster, ctx, ns).unhealthy for ns in (self.namespaces or [default_ns]))
         with self._lock:
             new = self._record(seen, partial, now)
             self._health(now, healthy)
@@ -210,6 +224,9 @@ class ChangeJournal:
             self._rv[key] = rv
             state = desired(key[0], m, bool(KINDS[key[0]].get("names_only")))
             before = self._current.get(key)
+            if key[0] == "Secret" and self.secrets.seen(key, m) and before == state:
+                self._since[key] = now  # new contents, same name: healthy again only after the dwell
+                self._healthy_is_current.discard(key)
             if before == state:
                 continue
             self._current[key] = state
@@ -228,11 +245,13 @@ class ChangeJournal:
             self._since[key] = now
             self._healthy_is_current.discard(key)
             self._healthy.setdefault(key, before)  # never healthy yet: the last version seen is all there is
+            self.secrets.gone(key)
             self._gone[key] = now
             while len(self._gone) > self._max_gone:
                 old, _t = self._gone.popitem(last=False)
                 self._healthy.pop(old, None)
                 self._since.pop(old, None)
+                self.secrets.forget(old)
             new.append(self._change(now, key, "delete", before, None))
         return new
 
@@ -251,6 +270,7 @@ class ChangeJournal:
                 continue
             if key in self._current:
                 self._healthy[key] = self._current[key]
+                self.secrets.promote(key)
             self._healthy_is_current.add(key)
             settled.add(key)
         for c in self.changes:
@@ -280,13 +300,119 @@ class ChangeJournal:
         """When health last turned bad (None while it is good or was never measured)."""
         return self.unhealthy_since
 
-    def unsettled(self, since: float, until: float) -> list[dict[str, Any]]:
-        """Changes in ``[since, until]`` whose result has not been seen healthy, newest first."""
+    def unsettled(self, since: float, until: float, absent_deletes: bool = False) -> list[dict[str, Any]]:
+        """Changes in ``[since, until]`` whose result has not been seen healthy, newest first.
+
+        ``absent_deletes`` adds settled deletions of objects still gone: health lags a deletion (a
+        workload with no pods has no unhealthy pod to count), so "healthy without it" is weak evidence
+        until its consumers have had time to fail; the caller still asks whether they fail now."""
         with self._lock:
             return [copy.deepcopy(c) for c in reversed(self.changes)
-                    if since <= c["at"] <= until and not c["settled"]]
+                    if since <= c["at"] <= until and (not c["settled"] or absent_deletes and c["op"] == "delete"
+                                                      and (c["kind"], c["name"], c["namespace"]) in self._gone)]
+
+    def gone(self, kind: str, namespace: str | None) -> list[tuple[str, dict[str, Any]]]:
+        """Deleted objects of ``kind`` still absent, newest deletion first, with their last healthy manifest."""
+        with self._lock:
+            return [(k[1], copy.deepcopy(self._healthy[k])) for k in reversed(self._gone)
+                    if k[0] == kind and k[2] == self._key(kind, k[1], namespace)[2] and k in self._healthy]
+
+    def secret_keys(self, name: str, namespace: str | None) -> list[str] | None:
+        """The data keys of a Secret's last healthy contents (None when they were never read)."""
+        with self._lock:
+            return self.secrets.keys(("Secret", name, namespace))
 
     def recent(self, limit: int = 50) -> list[dict[str, Any]]:
         """The newest ``limit`` changes, newest first (for reports and ``stratus`` output)."""
         with self._lock:
             return [copy.deepcopy(c) for c in list(reversed(self.changes))[:limit]]
+
+
+class SecretMemory:
+    """The last-known-healthy contents of Secrets, in this process's memory only, so a deleted Secret
+    can be re-created. Nothing here reaches a change record, a report, a checkpoint or a log: copies,
+    pickles and reprs of it carry no contents, and a plan names the Secret, never its data
+    (``restore_secret`` / ``with_secret_data``)."""
+
+    def __init__(self) -> None:
+        self._now: dict[Key, dict[str, Any]] = {}
+        self._healthy: dict[Key, dict[str, Any]] = {}
+
+    def __repr__(self) -> str:
+        return f"<SecretMemory: {len(self._healthy)} Secret(s), contents withheld>"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SecretMemory:
+        return SecretMemory()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._now, self._healthy = {}, {}
+
+    def seen(self, key: Key, manifest: dict[str, Any]) -> bool:
+        """Record what a poll read; True when the contents differ from what was read before."""
+        contents = {k: copy.deepcopy(manifest[k]) for k in SECRET_FIELDS if k in manifest}
+        changed = self._now.get(key) != contents
+        self._now[key] = contents
+        return changed
+
+    def promote(self, key: Key) -> None:
+        if key in self._now:
+            self._healthy[key] = self._now[key]
+
+    def gone(self, key: Key) -> None:
+        contents = self._now.pop(key, None)
+        if contents is not None:
+            self._healthy.setdefault(key, contents)  # never healthy yet: the last contents seen are all there is
+
+    def forget(self, key: Key) -> None:
+        self._healthy.pop(key, None)
+        self._now.pop(key, None)
+
+    def keys(self, key: Key) -> list[str] | None:
+        contents = self._healthy.get(key)
+        return None if contents is None else sorted(contents.get("data") or {})
+
+    def contents(self, key: Key) -> dict[str, Any] | None:
+        return copy.deepcopy(self._healthy.get(key))
+
+
+_LIVE: weakref.WeakValueDictionary[str, ChangeJournal] = weakref.WeakValueDictionary()
+"""Journals alive in this process, by id: a restore action names its journal, not the data."""
+RESTORE = "restore_secret"
+
+
+def restore_secret(journal: ChangeJournal, name: str, namespace: str) -> Action | None:
+    """``kubectl create`` of a deleted Secret from the journal's memory, with every value masked: the
+    action (and so the plan, its kubectl text and the transaction log) names the Secret and its keys;
+    ``with_secret_data`` fills the values in only on the way to the cluster."""
+    keys = journal.secret_keys(name, namespace)
+    with journal._lock:
+        contents = journal.secrets.contents(("Secret", name, namespace))
+    if keys is None or contents is None:
+        return None
+    manifest = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
+                **({"type": contents["type"]} if "type" in contents else {}), "data": {k: MASK for k in keys}}
+    return Action(verb="create", kind="Secret", name=name, namespace=namespace,
+                  params={"manifest": manifest, RESTORE: {"journal": journal.id, "name": name, "namespace": namespace}})
+
+
+def with_secret_data(action: Action) -> Action:
+    """The action as the cluster must receive it: a Secret restore gets its contents back from the
+    journal's memory (the action itself is unchanged). Raises ``ClusterError`` naming the Secret when
+    the memory is gone (STRATUS restarted since)."""
+    ref = action.params.get(RESTORE)
+    if not ref:
+        return action
+    journal = _LIVE.get(str(ref.get("journal")))
+    key: Key = ("Secret", str(ref.get("name")), ref.get("namespace"))
+    contents = None
+    if journal is not None:
+        with journal._lock:
+            contents = journal.secrets.contents(key)
+    if contents is None:
+        raise ClusterError(f"Secret {key[1]} in namespace {key[2]}: its last healthy contents are no longer in "
+                           f"memory (STRATUS restarted since it read them); re-create it from its source")
+    manifest = {**copy.deepcopy(action.params["manifest"]), **contents}
+    return action.model_copy(update={"params": {**action.params, "manifest": manifest}})

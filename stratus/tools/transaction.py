@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from stratus.cluster.actions import Action
+from stratus.cluster.actions import Action, ActionResult
 from stratus.cluster.base import Cluster, ClusterError, Ref
 from stratus.cluster.mutate import clean_manifest
 from stratus.context import Context
 from stratus.state import Transaction
 from stratus.tools import kubectl
+from stratus.tools.journal import with_secret_data
 from stratus.tools.kubectl import render
 
 ROLLOUT_POLL_S = 15.0
@@ -115,7 +116,13 @@ def snapshot_and_guard(cluster: Cluster, tx: Transaction, allowed_namespaces: se
 def apply_all(cluster: Cluster, tx: Transaction) -> Transaction:
     results = []
     for a in (Action(**x) for x in tx.actions):
-        res = cluster.apply(a)
+        try:  # a Secret restore gets its contents only here, and its result records the masked action
+            full = with_secret_data(a)
+            res = cluster.apply(full)
+            if full is not a:
+                res = res.model_copy(update={"action": a.model_dump()})
+        except ClusterError as exc:
+            res = ActionResult(ok=False, action=a.model_dump(), message=str(exc))
         results.append(res.model_dump())
         if not res.ok:
             break

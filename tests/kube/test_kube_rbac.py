@@ -42,6 +42,8 @@ def objects(name: str, ns: str) -> dict[str, dict[str, Any]]:
         "DaemonSet": {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": name},
                       "spec": _template(name)},
         "Service": service(name), "ConfigMap": configmap(name, {"k": "v"}),
+        "Secret": {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "type": "Opaque",
+                   "data": {"k": "dg=="}},
         "NetworkPolicy": {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": name},
                           "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}},
         "ResourceQuota": {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": name},

@@ -69,7 +69,7 @@ class _Checker:
                       for s in v.services}
         self.out: list[Finding] = []
 
-    def check(self, owner: str, ref: str, where: str, value: str, named_address: bool) -> None:
+    def check(self, owner: str, ref: str, where: str, value: str, named_address: bool, **source: Any) -> None:
         parsed = parse_address(value)
         if parsed is None:
             return
@@ -86,38 +86,54 @@ class _Checker:
                 self.out.append(finding("addresses", ref, f"{ref} {where}={value} names host {host}, but the namespace "
                                                           f"has no Service {name}", owner, "AddressUnresolved",
                                         "critical" if certain else "warning", [f"{ref.lower()}:{where}"],
-                                        field=where, host=host, port=port))
+                                        field=where, host=host, port=port, **source))
         elif port is not None and self.ports[name] and port not in self.ports[name]:
             self.out.append(finding("addresses", ref, f"{ref} {where}={value}: Service {name} exposes ports "
                                                       f"{sorted(self.ports[name])}, not {port}",
                                     owner, "AddressPortNotServed", "critical", [f"{ref.lower()}:{where}"],
-                                    field=where, host=host, port=port, service_ports=sorted(self.ports[name])))
+                                    field=where, host=host, port=port, service_ports=sorted(self.ports[name]), **source))
 
-    def scan_file(self, owner: str, ref: str, where: str, text: str) -> None:
+    def scan_file(self, owner: str, ref: str, where: str, text: str, configmap: str) -> None:
         for m in _TOKEN.finditer(text[:MAX_FILE_CHARS]):
             host = m.group(1)
             name, certain = service_of_host(host, self.v.namespace)
             if name in self.ports or certain:
-                self.check(owner, ref, where, f"{host}:{m.group(4)}", False)
+                self.check(owner, ref, where, f"{host}:{m.group(4)}", False, configmap=configmap)
 
 
 def _is_address_var(name: str) -> bool:
     return name.upper().endswith(SUFFIXES)
 
 
-def _cm_values(tmpl: dict[str, Any], cms: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
-    """``(field, variable, value)`` for env values a template takes from ConfigMaps."""
+def _cm_values(tmpl: dict[str, Any], cms: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    """``(field, variable, value, ConfigMap)`` for env values a template takes from ConfigMaps."""
     out = []
     for c in containers(tmpl.get("spec") or {}):
         for e in c.get("env") or []:
             ref = (e.get("valueFrom") or {}).get("configMapKeyRef") or {}
             data = (cms.get(ref.get("name", "")) or {}).get("data") or {}
             if ref.get("key") in data:
-                out.append((f"env.{e['name']} (ConfigMap {ref['name']})", e["name"], str(data[ref["key"]])))
+                out.append((f"env.{e['name']} (ConfigMap {ref['name']})", e["name"], str(data[ref["key"]]), ref["name"]))
         for ef in c.get("envFrom") or []:
             cm = (ef.get("configMapRef") or {}).get("name", "")
             for k, val in ((cms.get(cm) or {}).get("data") or {}).items():
-                out.append((f"envFrom {cm}.{k}", f"{ef.get('prefix', '')}{k}", str(val)))
+                out.append((f"envFrom {cm}.{k}", f"{ef.get('prefix', '')}{k}", str(val), cm))
+    return out
+
+
+def named_ports(v: View) -> dict[str, set[int]]:
+    """Ports the namespace's pod templates name for each Service, in literal env and ConfigMap-sourced
+    values (what clients expect a Service to expose)."""
+    cms = {c["metadata"]["name"]: c for c in v.objects("ConfigMap")}
+    out: dict[str, set[int]] = {}
+    for _kind, _owner, tmpl in pod_templates(v):
+        values = [str(e["value"]) for c in containers(tmpl.get("spec") or {}) for e in c.get("env") or []
+                  if "value" in e] + [val for _w, _var, val, _cm in _cm_values(tmpl, cms)]
+        for value in values:
+            parsed = parse_address(value)
+            if parsed is not None and parsed[1] is not None:
+                name, _certain = service_of_host(parsed[0], v.namespace)
+                out.setdefault(name, set()).add(parsed[1])
     return out
 
 
@@ -132,12 +148,12 @@ def addresses(v: View) -> list[Finding]:
             for e in c.get("env") or []:
                 if "value" in e:
                     chk.check(owner, ref, f"env.{e['name']}", str(e["value"]), _is_address_var(e["name"]))
-        for where, var, val in _cm_values(tmpl, cms):
-            chk.check(owner, ref, where, val, _is_address_var(var))
+        for where, var, val, cm in _cm_values(tmpl, cms):
+            chk.check(owner, ref, where, val, _is_address_var(var), configmap=cm)
         for vol in (tmpl.get("spec") or {}).get("volumes") or []:
             if "configMap" in vol:
                 mounted.setdefault(vol["configMap"].get("name", ""), (owner, ref))
     for cm, (owner, ref) in sorted(mounted.items()):
         for key, text in ((cms.get(cm) or {}).get("data") or {}).items():
-            chk.scan_file(owner, ref, f"ConfigMap {cm} file {key}", str(text))
+            chk.scan_file(owner, ref, f"ConfigMap {cm} file {key}", str(text), cm)
     return chk.out
