@@ -19,6 +19,9 @@ def test_the_journal_records_changes_on_a_real_api_server(kube: KubeCluster) -> 
     create(kube, deployment("web", replicas=0))
     create(kube, service("web"))
     create(kube, configmap("web-config", {"MODE": "fast"}))
+    # the controller-manager publishes the cluster's CA into every new namespace in its own time: a
+    # journal that first polls before that rightly records the ConfigMap's creation, so wait for it
+    eventually(lambda: kube.get("ConfigMap", "kube-root-ca.crt", ns), 30, "kube-root-ca.crt in the namespace")
     j = ChangeJournal([ns], healthy_dwell_s=0)
     j.observe(kube, healthy=True)
     eventually(lambda: kube.get("Deployment", "web", ns).get("status", {}).get("observedGeneration") == 1,
