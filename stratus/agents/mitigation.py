@@ -8,7 +8,6 @@ commit or undo). Each node is checkpointed, so the undo log is durable before an
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -324,9 +323,7 @@ def judge(state: IncidentState, runtime: Runtime[Context], *, gate: bool) -> dic
         return {"phase": "validate", "transactions": [tx.model_dump()]}
     before = HealthReport(**tx.health_before) if tx.health_before else assess(cluster, ctx, ns)
     before = with_current_h(before, cluster, ctx, ns)
-    actions = [Action(**a) for a in tx.actions]
-    scope = replace(scope_of(cluster, ns, actions, tx.snapshot), restarts_only=all(
-        a.verb == "rollout_restart" or (a.verb == "delete" and a.kind == "Pod") for a in actions))
+    scope = scope_of(cluster, ns, [Action(**a) for a in tx.actions], tx.snapshot)
     after = assess(cluster, ctx, ns)
     waited = 0.0
     # alert rules keep firing for their look-back window after symptoms stop: wait for them (bounded)

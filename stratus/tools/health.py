@@ -248,12 +248,10 @@ class Scope:
     Attributes:
         touched: components the actions change (``None``: anything, e.g. a Node or an unknown kind).
         callees: component -> every component it calls, directly or not (the call graph).
-        restarts_only: the actions only restart pods (a restart resets rollout history, repairs nothing).
     """
 
     touched: frozenset[str] | None
     callees: dict[str, frozenset[str]] = field(default_factory=dict)
-    restarts_only: bool = False  # the actions only restart pods: they repair no configuration
 
     def reaches(self, component: str) -> bool:
         """Whether the actions could have affected ``component``: touched, or calling a touched one."""
@@ -318,24 +316,6 @@ def _fall_excused(before: HealthReport, after: HealthReport, new_bad: set[str], 
     return any(scope.reaches(c) for c in cleared | back)
 
 
-def latent_cleared(before: HealthReport, after: HealthReport, scope: Scope | None) -> set[str]:
-    """Latent misconfigurations (``latent:`` entries of U) of components the change touched that it
-    cleared, while nothing new turned up on those components.
-
-    A fault whose old pods still serve (a broken rollout stuck behind a Ready replica) shows only as a
-    latent finding: repairing it moves no telemetry, and in a compound incident H stays low because of
-    the other faults. A finding that clears on its own component because the change repaired the
-    object is progress; one that clears because a restart reset the rollout history is not, so the
-    components' other latent findings must not just have been traded for new ones."""
-    if scope is None or scope.touched is None or scope.restarts_only:
-        return set()
-
-    def latent(u: list[str]) -> set[str]:
-        return {x for x in u if x.startswith("latent:") and x.rsplit(":", 1)[-1] in scope.touched}  # type: ignore[operator]
-    gone, came = latent(before.unhealthy) - latent(after.unhealthy), latent(after.unhealthy) - latent(before.unhealthy)
-    return {x for x in gone if not any(c.rsplit(":", 1)[-1] == x.rsplit(":", 1)[-1] for c in came)}
-
-
 def tnr_verdict(before: HealthReport, after: HealthReport, eps: float, delta: float,
                 incident_open: bool, scope: Scope | None = None) -> tuple[Verdict, str]:
     """The TNR gate (DESIGN §6.7) for one transaction.
@@ -346,8 +326,7 @@ def tnr_verdict(before: HealthReport, after: HealthReport, eps: float, delta: fl
     (``_fall_excused``). Progress is a gain of ``delta`` in H, a symptom that cleared, or an unhealthy component
 with no Ready pod that has one again (a database scaled back up): an alert or a finding
     clearing while the component's own state did not improve (a restart resets alert clocks and rollout
-    history) is not progress. A latent misconfiguration the change repaired on a component it touched is
-    (``latent_cleared``)."""
+    history) is not progress."""
     was, now = unhealthy_components(before.unhealthy), unhealthy_components(after.unhealthy)
     new_bad = now - was
     blamed = sorted(new_bad if scope is None else scope.blamed(new_bad, before))
@@ -362,8 +341,7 @@ with no Ready pod that has one again (a database scaled back up): an alert or a 
         gained = after.H - before.H >= delta
         cleared = symptoms(before.unhealthy) - symptoms(after.unhealthy)
         back = {c for c in was if not before.ready.get(c) and after.ready.get(c)}
-        fixed = latent_cleared(before, after, scope)
-        if not gained and not cleared and not back and not fixed:
+        if not gained and not cleared and not back:
             return "ineffective", (f"incident still open and the change neither raised H by {delta} "
                                    f"({before.H:.4f} -> {after.H:.4f}) nor cleared a symptom (pod not Ready, "
                                    f"service erring, no Ready pod){note}")

@@ -46,18 +46,6 @@ def test_silencing_a_component_is_no_excuse_for_a_fall_of_h() -> None:
                        Scope(touched=frozenset({"frontend"}), callees=CALLS))[0] == "regression"
 
 
-def test_a_repaired_latent_misconfiguration_is_progress_unless_it_was_a_restart() -> None:
-    """profile's stuck rollout (old pods still serve) is repaired: no telemetry moves, the finding clears."""
-    before = report(0.05, ["errors:frontend", "latent:CommandMismatch:profile", "latent:BadRollout:profile"])
-    after = report(0.05, ["errors:frontend"])
-    scope = Scope(touched=frozenset({"profile"}), callees=CALLS)
-    assert tnr_verdict(before, after, 0.005, 0.01, True, scope)[0] == "commit"
-    restart = Scope(touched=frozenset({"profile"}), callees=CALLS, restarts_only=True)
-    assert tnr_verdict(before, after, 0.005, 0.01, True, restart)[0] == "ineffective"
-    traded = report(0.05, ["errors:frontend", "latent:ProbeMismatch:profile"])
-    assert tnr_verdict(before, traded, 0.005, 0.01, True, scope)[0] == "ineffective"
-
-
 def _tx(status: str, fault_class: str = "crash_loop", component: str = "geo") -> dict[str, Any]:
     return {"id": f"t-{status}", "status": status, "hypothesis": {"fault_class": fault_class, "component": component}}
 
