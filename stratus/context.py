@@ -49,7 +49,11 @@ class Context:
     approval: Literal["auto", "never", "risky", "always"] = field(
         default="auto", metadata={"description": "When a human must approve a plan before it runs "
                                                  "(auto: risky for the llm policy on a real cluster, else never)."})
-    max_attempts: int = field(default=5, metadata={"description": "Mitigation transactions before escalating."})
+    max_attempts: int = field(default=5, metadata={
+        "description": "Failed mitigation transactions (undone or refused) before escalating; a committed fix "
+                       "is progress and does not count (compound incidents need one per fault)."})
+    max_transactions: int = field(default=12, metadata={
+        "description": "Hard cap on mitigation transactions per incident, committed or not."})
     settle_s: float = field(default=60.0, metadata={"description": "Seconds to wait after applying a change."})
     settle_max_s: float = field(
         default=180.0, metadata={"description": "Upper bound on settling while rollouts are in progress."})
@@ -94,6 +98,9 @@ class Context:
                     metadata={"description": "Checkpoint store: SQLite path, or postgresql:// DSN."})
     resolve_wait_s: float = field(
         default=360.0, metadata={"description": "After a fix, how long to wait for firing alerts to clear."})
+    confirm_s: float = field(default=90.0, metadata={
+        "description": "Before reporting resolved: how long health must stay clean, with no container "
+                       "restarting, after the last fix (a crash-looping pod is Ready between crashes)."})
     alert_poll_s: float = field(default=30.0, metadata={
         "description": "While waiting for alerts to clear or a change to recover, re-measure this often."})
     lock_ttl_s: float = field(default=900.0, metadata={"description": "Lifetime of the namespace write lock."})
@@ -116,6 +123,8 @@ class Context:
             raise ValueError(f"Context.approval must be auto, never, risky or always, not {self.approval!r}")
         if self.max_attempts < 1:
             raise ValueError("Context.max_attempts must be >= 1")
+        if self.max_transactions < 1:
+            raise ValueError("Context.max_transactions must be >= 1")
         if self.policy not in ("rules", "llm") and (isinstance(self.policy, str) or not (
                 callable(self.policy) or hasattr(self.policy, "next_plan"))):
             raise ValueError("Context.policy must be 'rules', 'llm', a Policy or a factory (context, state) -> "

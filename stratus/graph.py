@@ -8,7 +8,8 @@ The step budget is LangGraph's recursion limit: ``invoke_graph`` sets it to ``Co
 ``WRAP_UP_STEPS``, and the routers escalate once only the wrap-up steps remain (``remaining_steps``).
 
     START -> detect -> diagnose -> plan_mitigation -> begin -> snapshot -> [approve] -> execute
-          -> validate -> report (resolved) | diagnose (better, still open) | undo (TNR broken or
+          -> validate -> report (resolved) | diagnose (better, still open: the next fault of a compound
+             incident) | undo (TNR broken or
              ineffective) ; undo -> diagnose | escalate (also at once when the restore does not match
              the undo log) ; escalate/report -> END
 
@@ -25,7 +26,7 @@ from typing import Any, Literal
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
-from stratus.agents.common import context_of
+from stratus.agents.common import budget_spent, context_of
 from stratus.agents.detection import detect
 from stratus.agents.diagnosis import diagnose
 from stratus.agents.mitigation import approve, begin, execute, needs_approval, plan_mitigation, snapshot, validate
@@ -75,7 +76,7 @@ def after_validate(state: IncidentState, runtime: Runtime[Context]) -> Literal["
         return "undo"
     if not still_open:
         return "report"
-    if int(state.get("attempts", 0)) >= ctx.max_attempts or _over_budget(state):
+    if budget_spent(state, ctx) or _over_budget(state):
         return "escalate"
     return "diagnose"
 
@@ -86,7 +87,7 @@ def after_undo(state: IncidentState, runtime: Runtime[Context]) -> Literal["diag
         return "escalate"  # the namespace is no longer in a state the undo log describes
     if not (state.get("health_latest") or {}).get("unhealthy"):
         return "report"  # the incident closed on its own (an earlier fix finished taking effect)
-    if int(state.get("attempts", 0)) >= ctx.max_attempts or _over_budget(state):
+    if budget_spent(state, ctx) or _over_budget(state):
         return "escalate"
     return "diagnose"
 

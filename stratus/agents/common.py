@@ -53,3 +53,24 @@ def open_transaction(state: IncidentState) -> dict[str, Any] | None:
     if txs and txs[-1]["status"] in ("begun", "snapshotted", "applied", "crashed"):
         return txs[-1]
     return None
+
+
+def failed_attempts(state: IncidentState) -> int:
+    """Transactions that did not commit (undone by TNR, refused by the guard or a human)."""
+    return sum(t["status"] in ("undone", "refused") for t in state.get("transactions") or [])
+
+
+def budget_spent(state: IncidentState, ctx: Context) -> str | None:
+    """Why no further transaction may begin, or None.
+
+    ``Context.max_attempts`` bounds the FAILED transactions: a compound incident needs one committed fix
+    per fault, and a fix that TNR committed is progress, not a spent attempt. ``Context.max_transactions``
+    is the hard cap on all of them, so a loop of partial fixes still ends.
+    """
+    failed = failed_attempts(state)
+    if failed >= ctx.max_attempts:
+        return f"attempt limit reached ({failed}/{ctx.max_attempts} transactions, Context.max_attempts)"
+    total = int(state.get("attempts", 0))
+    if total >= ctx.max_transactions:
+        return f"transaction limit reached ({total}/{ctx.max_transactions}, Context.max_transactions)"
+    return None

@@ -13,7 +13,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from stratus.agents.common import cluster_of, context_of, policy_of
+from stratus.agents.common import budget_spent, cluster_of, context_of, policy_of
 from stratus.agents.undo import blocked_by_restore
 from stratus.cluster.actions import Action
 from stratus.context import Context
@@ -22,20 +22,23 @@ from stratus.state import HealthReport, Hypothesis, IncidentState, Transaction, 
 from stratus.tools import transaction as txn
 from stratus.tools.analyzers import assess
 from stratus.tools.attribution import scope_of
-from stratus.tools.health import Scope, tnr_verdict, unhealthy_components, with_current_h
+from stratus.tools.health import Scope, component_of_pod, tnr_verdict, unhealthy_components, with_current_h
 from stratus.tools.kubectl import RISKY_VERBS, GuardError, db_state_read, inverse, parse, render, touches
 
 
 def plan_mitigation(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = context_of(runtime)
     cluster = cluster_of(ctx)
-    hyps = [Hypothesis(**h) for h in state.get("hypotheses") or []]
+    worn = worn_out(state)
+    hyps = [h for h in (Hypothesis(**h) for h in state.get("hypotheses") or [])
+            if (h.fault_class, h.component) not in worn]
     tried = tried_plans(state)
     blocked = blocked_by_restore(state)
     if blocked:
         return {"phase": "plan", "plan": [], "escalation_reason": blocked}
-    if int(state.get("attempts", 0)) >= ctx.max_attempts:
-        return {"phase": "plan", "plan": [], "escalation_reason": f"{ctx.max_attempts} attempts used"}
+    spent = budget_spent(state, ctx)
+    if spent:
+        return {"phase": "plan", "plan": [], "escalation_reason": spent}
     policy = policy_of(ctx, state)
     try:
         choice = policy.next_plan(cluster, state["namespace"], hyps, tried,
@@ -48,6 +51,25 @@ def plan_mitigation(state: IncidentState, runtime: Runtime[Context]) -> dict[str
         return {"phase": "plan", "plan": [], **policy.usage(), "escalation_reason": reason}
     return {"phase": "plan", "current_hypothesis": choice.as_current_hypothesis(), "proposed": [choice.model_dump()],
             "plan": [a.model_dump() for a in choice.actions], **policy.usage()}
+
+
+MAX_FAILS_PER_HYPOTHESIS = 2
+"""Failed transactions after which a hypothesis (fault class at a component) gets no further plan until
+a change commits: its plans differ (a patch, then an undo to each older revision) but share the
+diagnosis the failures speak against, and a compound incident's other faults wait meanwhile."""
+
+
+def worn_out(state: IncidentState) -> set[tuple[str, str]]:
+    """Hypotheses with ``MAX_FAILS_PER_HYPOTHESIS`` failed transactions since the last commit."""
+    fails: dict[tuple[str, str], int] = {}
+    for t in state.get("transactions") or []:
+        if t.get("status") == "committed":
+            fails.clear()  # the world changed: earlier verdicts may not hold any more
+        elif t.get("status") in ("undone", "refused"):
+            hyp = t.get("hypothesis") or {}
+            key = (hyp.get("fault_class", ""), hyp.get("component", ""))
+            fails[key] = fails.get(key, 0) + 1
+    return {k for k, n in fails.items() if n >= MAX_FAILS_PER_HYPOTHESIS}
 
 
 def approval_mode(ctx: Context, state: IncidentState | None = None) -> str:
@@ -239,6 +261,39 @@ def _watch_recovery(cluster: Any, ctx: Context, ns: str, current: HealthReport, 
     return current, waited
 
 
+def _restarts(cluster: Any, ns: str) -> dict[str, int]:
+    """Container restarts per component, from the pods' status."""
+    out: dict[str, int] = {}
+    for pod in cluster.list("Pod", ns):
+        n = sum(int(c.get("restartCount") or 0) for c in (pod.get("status") or {}).get("containerStatuses") or [])
+        comp = component_of_pod(pod["metadata"]["name"])
+        out[comp] = out.get(comp, 0) + n
+    return out
+
+
+def _confirm_resolved(cluster: Any, ctx: Context, ns: str, clean: HealthReport) -> HealthReport:
+    """Health after ``ctx.confirm_s`` more seconds of watching a namespace that looks healthy now.
+
+    A fault can be latent when a fix leaves U empty: a crash-looping pod is Ready between crashes, a
+    liveness probe has not failed yet, a restarted client has not yet dialled a dependency that is still
+    broken. The incident is resolved only if U stays empty and no container restarts meanwhile; the
+    first report that is not clean is returned (a restarting component as ``restarts:<component>``), so
+    the incident stays open and Diagnosis looks at what surfaced."""
+    base = _restarts(cluster, ns)
+    waited, current = 0.0, clean
+    while waited < ctx.confirm_s:
+        step = min(ctx.alert_poll_s, ctx.confirm_s - waited)
+        cluster.wait(step)
+        waited += step
+        current = assess(cluster, ctx, ns)
+        grew = sorted(c for c, n in _restarts(cluster, ns).items() if n > base.get(c, 0))
+        if grew:
+            current.unhealthy = sorted(set(current.unhealthy) | {f"restarts:{c}" for c in grew})
+        if current.unhealthy:
+            return current
+    return current
+
+
 def _nothing_new_blamed(before: HealthReport, after: HealthReport, scope: Scope) -> bool:
     new = unhealthy_components(after.unhealthy) - unhealthy_components(before.unhealthy)
     return not scope.blamed(new, before)
@@ -291,6 +346,8 @@ def judge(state: IncidentState, runtime: Runtime[Context], *, gate: bool) -> dic
         # makes progress instead of stacking another change on top, then judge the final state again
         after, waited = _watch_recovery(cluster, ctx, ns, after, waited)
         verdict, reason = tnr_verdict(before, after, tx.eps, ctx.delta, bool(after.unhealthy), scope)
+    if verdict == "commit" and not after.unhealthy and not failed and gate:
+        after = _confirm_resolved(cluster, ctx, ns, after)
     if failed and verdict == "commit":
         verdict, reason = "ineffective", f"an action failed: {failed[0].get('message', '')}"
     tx.health_before, tx.health_after = before.model_dump(), after.model_dump()

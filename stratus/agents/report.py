@@ -6,7 +6,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from stratus.agents.common import cluster_of, context_of
+from stratus.agents.common import budget_spent, cluster_of, context_of
 from stratus.context import Context
 from stratus.policies.rules import runbook_data
 from stratus.state import IncidentReport, IncidentState
@@ -20,11 +20,8 @@ ACCOUNT_EVIDENCE_CHARS = 300
 
 
 def _limit_hit(state: IncidentState, ctx: Context) -> str:
-    """Why the graph escalated when no node gave a reason: the router hit the attempt or the step limit."""
-    attempts = int(state.get("attempts", 0))
-    if attempts >= ctx.max_attempts:
-        return f"attempt limit reached ({attempts}/{ctx.max_attempts} transactions, Context.max_attempts)"
-    return f"step limit reached (Context.max_steps={ctx.max_steps} graph steps)"
+    """Why the graph escalated when no node gave a reason: the router hit a transaction or the step limit."""
+    return budget_spent(state, ctx) or f"step limit reached (Context.max_steps={ctx.max_steps} graph steps)"
 
 
 def _account(state: IncidentState, final: Any) -> str:

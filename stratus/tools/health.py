@@ -292,21 +292,46 @@ def symptoms(unhealthy: list[str]) -> set[str]:
     return {u for u in unhealthy if u.startswith(SYMPTOMS)}
 
 
+def _fall_excused(before: HealthReport, after: HealthReport, new_bad: set[str], blamed: list[str],
+                  scope: Scope | None) -> bool:
+    """Whether a fall of H is another fault surfacing, not this change's doing.
+
+    In a compound incident a second fault can surface while the first one's fix settles (a liveness
+    probe that starts failing, a rollout that reaches a broken template). H is one number for the whole
+    namespace, so it falls; the change is not answerable when every newly unhealthy component is out of
+    its reach or already developing (``Scope.blamed`` excuses it) and none is downstream of a component
+    it touched (whose traffic it may have cut), and the change made progress where it acts: a symptom
+    cleared on a component it reaches that serves with as many Ready pods as before (errors that stop
+    because the pods are gone are no progress), or one of them has a Ready pod again.
+    """
+    if scope is None or scope.touched is None or not new_bad or blamed:
+        return False
+    downstream = set().union(*(scope.callees.get(t, frozenset()) for t in scope.touched))
+    if new_bad & downstream:
+        return False  # the change may have cut their traffic
+    # a symptom cleared by a component that still serves as many pods (not one silenced by removing it)
+    cleared = {c for c in (u.rsplit(":", 1)[-1] for u in symptoms(before.unhealthy) - symptoms(after.unhealthy))
+               if after.ready.get(c, 0) >= max(1, before.ready.get(c, 0))}
+    back = {c for c in unhealthy_components(before.unhealthy) if not before.ready.get(c) and after.ready.get(c)}
+    return any(scope.reaches(c) for c in cleared | back)
+
+
 def tnr_verdict(before: HealthReport, after: HealthReport, eps: float, delta: float,
                 incident_open: bool, scope: Scope | None = None) -> tuple[Verdict, str]:
     """The TNR gate (DESIGN §6.7) for one transaction.
 
     ``before`` is the health at BEGIN (its H over the window since the symptom began); ``scope`` limits
     the blame for newly unhealthy components to what the actions could have affected (``None``: blame
-    every new one). Progress is a gain of ``delta`` in H, a symptom that cleared, or an unhealthy component
+    every new one), and a fall of H that only out-of-reach newcomers explain is not the change's
+    (``_fall_excused``). Progress is a gain of ``delta`` in H, a symptom that cleared, or an unhealthy component
 with no Ready pod that has one again (a database scaled back up): an alert or a finding
     clearing while the component's own state did not improve (a restart resets alert clocks and rollout
     history) is not progress."""
-    if after.H < before.H - eps:
-        return "regression", f"H fell from {before.H:.4f} to {after.H:.4f} (eps {eps:.4f})"
     was, now = unhealthy_components(before.unhealthy), unhealthy_components(after.unhealthy)
     new_bad = now - was
     blamed = sorted(new_bad if scope is None else scope.blamed(new_bad, before))
+    if after.H < before.H - eps and not _fall_excused(before, after, new_bad, blamed, scope):
+        return "regression", f"H fell from {before.H:.4f} to {after.H:.4f} (eps {eps:.4f})"
     if blamed:
         detail = [u for u in after.unhealthy if u.rsplit(":", 1)[-1] in blamed]
         return "regression", f"newly unhealthy: {', '.join(detail)}"

@@ -89,7 +89,7 @@ def test_the_hold_out_suite_is_generated_and_kept_apart(tmp_path: Path) -> None:
     written = {p.name: p.read_text() for p in (tmp_path / "holdout").glob("*.yaml")}
     assert written == {p.name: p.read_text() for p in (ROOT / "scenarios-holdout").glob("*.yaml")}
     dev, held = load_dir(ROOT / "scenarios"), load_dir(ROOT / "scenarios-holdout")
-    pairs = {(f.type, f.target) for _, sc in dev for f in sc.faults}
-    assert all((f.type, f.target) not in pairs for _, sc in held for f in sc.faults)
+    pairs = {(sc.app, f.type, f.target) for _, sc in dev for f in sc.faults}
+    assert all((sc.app, f.type, f.target) not in pairs for _, sc in held for f in sc.faults)
     assert not {sc.seed for _, sc in dev} & {sc.seed for _, sc in held}
     assert any(len(sc.faults) == 3 for _, sc in held) and any(sc.benign for _, sc in held)
