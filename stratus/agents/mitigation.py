@@ -323,7 +323,7 @@ def judge(state: IncidentState, runtime: Runtime[Context], *, gate: bool) -> dic
         return {"phase": "validate", "transactions": [tx.model_dump()]}
     before = HealthReport(**tx.health_before) if tx.health_before else assess(cluster, ctx, ns)
     before = with_current_h(before, cluster, ctx, ns)
-    scope = scope_of(cluster, ns, [Action(**a) for a in tx.actions], tx.snapshot)
+    scope = scope_of(cluster, ns, [Action(**a) for a in tx.actions], tx.snapshot, since=tx.started_at)
     after = assess(cluster, ctx, ns)
     waited = 0.0
     # alert rules keep firing for their look-back window after symptoms stop: wait for them (bounded)

@@ -11,6 +11,7 @@ of recent traces.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
 from stratus.cluster.actions import Action
@@ -61,8 +62,39 @@ def _object(cluster: Cluster, action: Action, snapshot: list[dict[str, Any]]) ->
         return None
 
 
-def touched_by(cluster: Cluster, view: View, action: Action, snapshot: list[dict[str, Any]]) -> set[str] | None:
-    """Components one action changes (``None``: it may affect any component)."""
+ADMISSION = {"ResourceQuota", "LimitRange"}
+
+
+def relaxes_admission(action: Action) -> bool:
+    """Whether the action only lifts a constraint on where or whether new pods may start: a quota or a
+    LimitRange deleted, a node uncordoned, taints only removed. Running pods never see such a change;
+    the pods it reaches are those created after it and, for a node, those placed on it."""
+    if action.kind in ADMISSION:
+        return action.verb == "delete"
+    if action.kind == "Node":
+        return action.verb == "uncordon" or (action.verb == "taint" and not action.params.get("add"))
+    return False
+
+
+def _created_since(view: View, since: float) -> set[str]:
+    """Components with a pod created at or after ``since`` (the pods an admission change could reach)."""
+    out = set()
+    for p in view.pods:
+        stamp = p["metadata"].get("creationTimestamp")
+        if stamp and datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() >= since:
+            out.add(view.deployment_of_pod(p))
+    return out
+
+
+def touched_by(cluster: Cluster, view: View, action: Action, snapshot: list[dict[str, Any]],
+               since: float | None = None) -> set[str] | None:
+    """Components one action changes (``None``: it may affect any component). With ``since`` (when the
+    transaction began), a change that only relaxes admission touches the components that started pods
+    after it; without it, its reach is unknown."""
+    if since is not None and relaxes_admission(action):
+        on_node = {view.deployment_of_pod(p) for p in view.pods
+                   if action.kind == "Node" and (p.get("spec") or {}).get("nodeName") == action.name}
+        return _created_since(view, since) | on_node
     if action.kind in WORKLOADS:
         return {action.name}
     if action.kind == "Pod":
@@ -102,13 +134,15 @@ def call_graph(cluster: Cluster, view: View) -> dict[str, frozenset[str]]:
     return closed
 
 
-def scope_of(cluster: Cluster, namespace: str, actions: list[Action], snapshot: list[dict[str, Any]]) -> Scope:
-    """The ``Scope`` of a transaction: its touched components and the namespace's call graph."""
+def scope_of(cluster: Cluster, namespace: str, actions: list[Action], snapshot: list[dict[str, Any]],
+             since: float | None = None) -> Scope:
+    """The ``Scope`` of a transaction: its touched components and the namespace's call graph. ``since``
+    is when it began (see ``touched_by``)."""
     view = View.read(cluster, namespace)
     touched: set[str] = set()
     everything = False  # an action whose reach is unknown (a Node, an unknown kind) touches everything
     for a in actions:
-        t = touched_by(cluster, view, a, snapshot)
+        t = touched_by(cluster, view, a, snapshot, since)
         if t is None:
             everything = True
             break

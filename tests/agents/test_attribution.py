@@ -143,3 +143,26 @@ def test_the_recovery_watch_forgives_a_bounded_dip_only(dip_max: float | None, v
     out = mitigation.validate({"transactions": [tx], "namespace": NS, "incident_id": "inc-test"},
                               SimpleNamespace(context=ctx))  # type: ignore[arg-type]
     assert out["transactions"][0]["verdict"] == verdict, out["transactions"][0]["verdict_reason"]
+
+
+def test_a_relaxed_admission_rule_reaches_only_the_pods_it_let_start(world: Any, cluster: Any) -> None:
+    """Deleting a quota or a LimitRange, or uncordoning a node, changes no running pod: its reach is the
+    pods created after it (and a node's own pods), not the whole namespace."""
+    from stratus.tools.analyzers import View
+    from stratus.tools.attribution import relaxes_admission, touched_by
+
+    delete_quota = parse(f"kubectl delete resourcequota/compute -n {NS}")
+    uncordon = parse("kubectl uncordon kind-worker")
+    assert relaxes_admission(delete_quota) and relaxes_admission(uncordon)
+    assert not relaxes_admission(parse("kubectl cordon kind-worker"))
+    assert not relaxes_admission(parse("kubectl taint nodes kind-worker maintenance=on:NoSchedule"))
+    since = cluster.now()
+    view = View.read(cluster, NS)
+    assert touched_by(cluster, view, delete_quota, [], since) == set()
+    assert touched_by(cluster, view, delete_quota, []) is None, "without the start time the reach is unknown"
+    on_worker = {view.deployment_of_pod(p) for p in view.pods if p["spec"].get("nodeName") == "kind-worker"}
+    assert on_worker and touched_by(cluster, view, uncordon, [], since) == on_worker
+    world.advance(5)
+    assert cluster.apply(parse(f"kubectl rollout restart deployment/geo -n {NS}")).ok
+    world.advance(30)
+    assert touched_by(cluster, View.read(cluster, NS), delete_quota, [], since) == {"geo"}
