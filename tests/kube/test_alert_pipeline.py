@@ -49,7 +49,7 @@ POLICY = f"deny-{TARGET}"
 # of the fixed traffic in H's 30-s window after the change for TNR to see the gain
 SERVE_ENV = {"STRATUS_SETTLE_S": "10", "STRATUS_SETTLE_MAX_S": "30", "STRATUS_WINDOW_S": "15",
              "STRATUS_BASELINE_S": "15", "STRATUS_ALERT_POLL_S": "2", "STRATUS_RESOLVE_WAIT_S": "90",
-             "STRATUS_MAX_SECONDS": "150"}
+             "STRATUS_MAX_SECONDS": "150", "STRATUS_CONFIRM_S": "6"}
 
 
 def _deny_policy(ns: str) -> dict[str, Any]:
