@@ -22,7 +22,7 @@ from stratus.state import HealthReport, Hypothesis, IncidentState, Transaction, 
 from stratus.tools import transaction as txn
 from stratus.tools.analyzers import assess
 from stratus.tools.attribution import scope_of
-from stratus.tools.health import Scope, component_of_pod, tnr_verdict, unhealthy_components, with_current_h
+from stratus.tools.health import Scope, component_of_pod, symptoms, tnr_verdict, unhealthy_components, with_current_h
 from stratus.tools.kubectl import RISKY_VERBS, GuardError, db_state_read, inverse, parse, render, touches
 
 
@@ -90,6 +90,18 @@ def _objects(t: dict[str, Any]) -> set[Any]:
     return txn.objects_of([Action(**a) for a in t.get("actions") or []], t.get("namespace", ""))
 
 
+def _unblocks(later: dict[str, Any], t: dict[str, Any]) -> bool:
+    """Whether a committed ``later`` change may have been what kept ``t`` from showing an effect: ``t`` was
+    judged ineffective (nothing worse, nothing better) and ``later`` cleared a component's own symptom (a
+    pod Ready again, a service no longer erring), so another fault that masked ``t``'s effect is gone. An
+    alert clock reset is no such clearing."""
+    if t.get("verdict") != "ineffective":
+        return False
+    before = symptoms((later.get("health_before") or {}).get("unhealthy") or [])
+    after = symptoms((later.get("health_after") or {}).get("unhealthy") or [])
+    return bool(unhealthy_components(list(before)) - unhealthy_components(list(after)))
+
+
 def tried_plans(state: IncidentState) -> TriedPlans:
     """Plans not to propose again: rejected by a human, refused by the guard, or judged by TNR.
 
@@ -97,8 +109,10 @@ def tried_plans(state: IncidentState) -> TriedPlans:
     says, with one exception: it gets one more try if a change committed after it touched one of the
     objects it touches, because its verdict was given in a world that change altered where the plan
     acts (e.g. a client's fix judged ineffective while its server was broken; the server's fix then
-    committed). A commit elsewhere (say, a restart of an unrelated service that merely reset an
-    alert's clock) re-opens nothing. A transaction interrupted by a crash was never judged: its plan
+    committed), or if it was judged ineffective and a later commit cleared some component's own symptom
+    (in a compound incident another fault can mask a right fix's effect: ``_unblocks``). A commit that
+    cleared nothing (say, a restart of an unrelated service that merely reset an alert's clock)
+    re-opens nothing. A transaction interrupted by a crash was never judged: its plan
     may run again after recovery (apply and restore set desired state, so a replay is safe).
 
     Returns each plan's key with its commands, read from the plans on record (``proposed``)."""
@@ -111,7 +125,8 @@ def tried_plans(state: IncidentState) -> TriedPlans:
         elif t.get("status") == "crashed" or t.get("verdict") == "crashed":
             continue
         elif sum(_plan_key(u) == key for u in txs) > 1 or \
-                not any(u.get("status") == "committed" and _objects(u) & _objects(t) for u in txs[i + 1:]):
+                not any(u.get("status") == "committed" and (_objects(u) & _objects(t) or _unblocks(u, t))
+                        for u in txs[i + 1:]):
             tried.add(key)
     tried.discard("")
     commands = {p["key"]: p["commands"] for p in state.get("proposed") or []}

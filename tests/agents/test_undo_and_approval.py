@@ -62,6 +62,21 @@ def test_undone_plan_gets_one_more_try_after_a_commit_on_what_it_touches() -> No
     assert "restart-search" in tried_plans(state), "only one more try"
 
 
+def test_an_ineffective_plan_gets_one_more_try_after_a_commit_that_cleared_a_symptom() -> None:
+    """In a compound incident another fault can mask a right fix; a commit that clears a component's own
+    symptom re-opens plans judged ineffective, not ones judged a regression, and an alert that merely
+    stopped firing re-opens nothing."""
+    cleared = {**_tx("restart-geo", f"kubectl rollout restart deployment/geo -n {NS}", "committed", "commit"),
+               "health_before": {"unhealthy": ["pod:geo", "alert:KubePodNotReady:geo"]},
+               "health_after": {"unhealthy": ["alert:KubePodNotReady:geo"]}}
+    assert "restart-search" not in tried_plans({"namespace": NS, "transactions": [UNDONE, cleared]})  # type: ignore[typeddict-item]
+    harmful = {**UNDONE, "verdict": "regression"}
+    assert "restart-search" in tried_plans({"namespace": NS, "transactions": [harmful, cleared]})  # type: ignore[typeddict-item]
+    alert_only = {**cleared, "health_before": {"unhealthy": ["alert:KubePodNotReady:geo"]},
+                  "health_after": {"unhealthy": []}}
+    assert "restart-search" in tried_plans({"namespace": NS, "transactions": [UNDONE, alert_only]})  # type: ignore[typeddict-item]
+
+
 def test_approval_is_asked_only_for_a_plan_the_guard_and_dry_run_accepted(world: Any, cluster: Any,
                                                                          twin_helpers: Any) -> None:
     alerts = faulty(world, twin_helpers, "scale_to_zero", "profile")
