@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from stratus.cluster.actions import Action
 from stratus.context import Context
 from stratus.tools.health import alert_component
 from stratus.twin import tsdb as tsdb_module
@@ -73,6 +74,26 @@ def logs_of(cluster: TwinCluster, component: str) -> str:
         out += cluster.logs(name, cluster.namespace, tail=1000)
         out += cluster.logs(name, cluster.namespace, tail=1000, previous=True)
     return "\n".join(out)
+
+
+def watch_journal(world: World, cluster: TwinCluster, journal: Any, seconds: float) -> None:
+    """Advance the twin ``seconds``, letting the change journal poll every 15 s as STRATUS does."""
+    end = world.clock.now + seconds
+    while world.clock.now < end:
+        world.advance(15.0)
+        journal.observe(cluster)
+
+
+def act(cluster: TwinCluster, verb: str, kind: str, name: str, **params: Any) -> None:
+    """Apply one action to the twin's app namespace as an operator would; it must succeed."""
+    res = cluster.apply(Action(verb=verb, kind=kind, name=name, namespace=NAMESPACE, params=params))
+    assert res.ok, res.message
+
+
+def drain(cluster: TwinCluster, component: str) -> None:
+    """The component's pods go away (an eviction); its ReplicaSet makes new ones."""
+    for pod in cluster.list("Pod", NAMESPACE, selector={"io.kompose.service": component}):
+        act(cluster, "delete", "Pod", pod["metadata"]["name"])
 
 
 def all_pods_ready(world: World) -> list[str]:

@@ -17,28 +17,12 @@ from stratus.tools import transaction as txn
 from stratus.tools.journal import ChangeJournal
 from stratus.tools.kubectl import render
 from stratus.twin.faults import stage
+from tests.conftest import act, drain
+from tests.conftest import watch_journal as watch
 
 NS = "test-hotel-reservation"
 GEO_DB = "mongodb-geo"
 CLAIM = "geo-pvc"  # the claim the twin's storage staging gives mongodb-geo
-
-
-def watch(world: Any, cluster: Any, journal: ChangeJournal, seconds: float) -> None:
-    end = world.clock.now + seconds
-    while world.clock.now < end:
-        world.advance(15.0)
-        journal.observe(cluster)
-
-
-def act(cluster: Any, verb: str, kind: str, name: str, **params: Any) -> None:
-    res = cluster.apply(Action(verb=verb, kind=kind, name=name, namespace=NS, params=params))
-    assert res.ok, res.message
-
-
-def drain(cluster: Any, component: str) -> None:
-    """The component's pods go away (an eviction); its ReplicaSet makes new ones."""
-    for pod in cluster.list("Pod", NS, selector={"io.kompose.service": component}):
-        act(cluster, "delete", "Pod", pod["metadata"]["name"])
 
 
 def best_plan(cluster: Any, journal: ChangeJournal | None) -> Plan:

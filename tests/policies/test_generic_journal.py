@@ -17,15 +17,9 @@ from stratus.tools.analyzers import View
 from stratus.tools.analyzers.changes import _restart_only
 from stratus.tools.journal import ChangeJournal
 from stratus.tools.kubectl import render
+from tests.conftest import watch_journal as watch
 
 NS = "test-hotel-reservation"
-
-
-def watch(world: Any, cluster: Any, journal: ChangeJournal, seconds: float) -> None:
-    end = world.clock.now + seconds
-    while world.clock.now < end:
-        world.advance(15)
-        journal.observe(cluster)
 
 
 def act(cluster: Any, **kw: Any) -> None:

@@ -14,15 +14,9 @@ from stratus.policies.runbooks import REVISION, _undo
 from stratus.tools.analyzers import View
 from stratus.tools.journal import ChangeJournal
 from stratus.twin.faults_ops import container, delete_pods, patch_deployment
+from tests.conftest import watch_journal as watch
 
 NS = "test-hotel-reservation"
-
-
-def watch(world: Any, cluster: Any, journal: ChangeJournal, seconds: float) -> None:
-    end = world.clock.now + seconds
-    while world.clock.now < end:
-        world.advance(15)
-        journal.observe(cluster)
 
 
 def set_env(world: Any, name: str, value: str) -> None:

@@ -5,22 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from stratus.cluster.actions import Action
 from stratus.tools.analyzers import run_all
+from tests.conftest import act, drain
 
 NS = "test-hotel-reservation"
 LR = {"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "mem", "namespace": NS},
       "spec": {"limits": [{"type": "Container", "default": {"memory": "16Mi"}}]}}
-
-
-def act(cluster: Any, verb: str, kind: str, name: str, **params: Any) -> None:
-    res = cluster.apply(Action(verb=verb, kind=kind, name=name, namespace=NS, params=params))
-    assert res.ok, res.message
-
-
-def drain(cluster: Any, component: str) -> None:
-    for pod in cluster.list("Pod", NS, selector={"io.kompose.service": component}):
-        act(cluster, "delete", "Pod", pod["metadata"]["name"])
 
 
 def signals(cluster: Any) -> list[tuple[str | None, str, dict[str, Any]]]:
