@@ -7,6 +7,7 @@ the Prometheus HTTP API ``data`` shape; alerts follow Alertmanager API v2.
 from __future__ import annotations
 
 import builtins
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from stratus.cluster.actions import Action, ActionResult
@@ -74,6 +75,11 @@ class Cluster(Protocol):
     def acquire_lock(self, namespace: str, holder: str, ttl_s: float = 600.0) -> bool: ...
 
     def release_lock(self, namespace: str, holder: str) -> None: ...
+
+
+def epoch(stamp: str | None) -> float | None:
+    """Seconds since the epoch of an RFC 3339 timestamp as the API server writes them (``...Z``)."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else None
 
 
 def omitted_marker(total: int, shown: int, what: str = "items") -> str:

@@ -28,7 +28,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ex
 
 from stratus.cluster import kubeexec
 from stratus.cluster.actions import Action, ActionResult
-from stratus.cluster.base import ClusterError, Conflict, Manifest, NotFound, Ref, omitted_marker
+from stratus.cluster.base import ClusterError, Conflict, Manifest, NotFound, Ref, epoch, omitted_marker
 from stratus.cluster.dbshell import db_argv, parse_state, redacted_argv
 from stratus.cluster.kinds import KINDS
 from stratus.cluster.kubeapi import KubeApi, NotServed, api_client
@@ -52,16 +52,12 @@ def _rfc3339_micro(t: float) -> str:
     return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _epoch(stamp: str | None) -> float | None:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else None
-
-
 def _event_time(ev: Manifest) -> float:
     for key in ("lastTimestamp", "eventTime", "firstTimestamp"):
-        t = _epoch(ev.get(key))
+        t = epoch(ev.get(key))
         if t is not None:
             return t
-    return _epoch(ev.get("metadata", {}).get("creationTimestamp")) or 0.0
+    return epoch(ev.get("metadata", {}).get("creationTimestamp")) or 0.0
 
 
 def _restore_rank(m: Manifest) -> int:
@@ -386,7 +382,7 @@ class KubeCluster:
                 return False
         cur = lease.get("spec") or {}
         other = cur.get("holderIdentity") not in (None, "", holder)
-        expires = (_epoch(cur.get("renewTime")) or 0.0) + float(cur.get("leaseDurationSeconds") or 0)
+        expires = (epoch(cur.get("renewTime")) or 0.0) + float(cur.get("leaseDurationSeconds") or 0)
         if other and now < expires:
             return False
         if not other and cur.get("acquireTime"):

@@ -11,11 +11,10 @@ of recent traces.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
 from stratus.cluster.actions import Action
-from stratus.cluster.base import Cluster, ClusterError
+from stratus.cluster.base import Cluster, ClusterError, epoch
 from stratus.tools.analyzers.view import View
 from stratus.tools.health import Scope, component_of_pod
 
@@ -78,12 +77,8 @@ def relaxes_admission(action: Action) -> bool:
 
 def _created_since(view: View, since: float) -> set[str]:
     """Components with a pod created at or after ``since`` (the pods an admission change could reach)."""
-    out = set()
-    for p in view.pods:
-        stamp = p["metadata"].get("creationTimestamp")
-        if stamp and datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() >= since:
-            out.add(view.deployment_of_pod(p))
-    return out
+    return {view.deployment_of_pod(p) for p in view.pods
+            if (epoch(p["metadata"].get("creationTimestamp")) or 0.0) >= since}
 
 
 def touched_by(cluster: Cluster, view: View, action: Action, snapshot: list[dict[str, Any]],
@@ -92,9 +87,11 @@ def touched_by(cluster: Cluster, view: View, action: Action, snapshot: list[dict
     transaction began), a change that only relaxes admission touches the components that started pods
     after it; without it, its reach is unknown."""
     if since is not None and relaxes_admission(action):
-        on_node = {view.deployment_of_pod(p) for p in view.pods
-                   if action.kind == "Node" and (p.get("spec") or {}).get("nodeName") == action.name}
-        return _created_since(view, since) | on_node
+        reached = _created_since(view, since)
+        if action.kind == "Node":
+            reached |= {view.deployment_of_pod(p) for p in view.pods
+                        if (p.get("spec") or {}).get("nodeName") == action.name}
+        return reached
     if action.kind in WORKLOADS:
         return {action.name}
     if action.kind == "Pod":

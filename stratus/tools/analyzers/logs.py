@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from stratus.cluster.base import epoch
 from stratus.state import Finding
 from stratus.tools.analyzers.registry import analyzer, finding
 from stratus.tools.analyzers.view import View
@@ -37,7 +37,7 @@ def _crashed_recently(pod: dict[str, Any], now: float, window_s: float = 300.0) 
         if not cs.get("ready"):
             return True
         finished = ((cs.get("lastState") or {}).get("terminated") or {}).get("finishedAt")
-        if finished and now - datetime.fromisoformat(finished.replace("Z", "+00:00")).timestamp() <= window_s:
+        if finished and now - (epoch(finished) or 0.0) <= window_s:
             return True
     return False
 
