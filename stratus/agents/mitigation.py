@@ -304,8 +304,14 @@ def _confirm_resolved(cluster: Any, ctx: Context, ns: str, clean: HealthReport) 
         grew = sorted(c for c, n in _restarts(cluster, ns).items() if n > base.get(c, 0))
         if grew:
             current.unhealthy = sorted(set(current.unhealthy) | {f"restarts:{c}" for c in grew})
-        if current.unhealthy:
             return current
+        if current.unhealthy:
+            # a pod of someone else's rollout is not Ready while it starts: only what stays unhealthy
+            # while nothing improves counts (bounded by resolve_wait_s, like any recovery watch)
+            current, spent = _watch_recovery(cluster, ctx, ns, current, 0.0)
+            waited += spent
+            if current.unhealthy:
+                return current
     return current
 
 

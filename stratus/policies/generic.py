@@ -86,6 +86,25 @@ def _node_fix(v: View, name: str) -> list[Action]:
     return out
 
 
+def _signature(a: Action) -> tuple[str, str]:
+    return a.verb, repr(sorted((t["key"], t["effect"]) for t in a.params.get("remove", [])))
+
+
+def _same_mistake(v: View, fixes: list[Action]) -> list[Action]:
+    """``fixes`` plus the same fix on every other node that took the same change since it was last healthy.
+
+    The evidence names the node whose change came closest to the symptoms; a cordon or taint put on
+    several nodes at once is one mistake, and undoing it on one node leaves the others refusing pods
+    (a routine rollout elsewhere then fails to schedule and looks like a new fault)."""
+    if not fixes:
+        return fixes
+    wanted = {_signature(a) for a in fixes}
+    named = {a.name for a in fixes}
+    more = [a for n in v.nodes if n["metadata"]["name"] not in named
+            for a in _node_fix(v, n["metadata"]["name"]) if _signature(a) in wanted]
+    return fixes + more
+
+
 def revert(v: View, kind: str, name: str) -> Iterator[Candidate]:
     """Put an object back as it was when the namespace was last healthy (re-create it if deleted).
 
@@ -131,7 +150,7 @@ def from_journal(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candida
             name, _certain = service_of_host(str(f["host"]), v.namespace)
             if name:
                 objects.append(("Service", name))
-    nodes = [a for kind, name in dict.fromkeys(objects) if kind == "Node" for a in _node_fix(v, name)]
+    nodes = _same_mistake(v, [a for kind, name in dict.fromkeys(objects) if kind == "Node" for a in _node_fix(v, name)])
     if nodes:  # one plan for every node: a taint left on the others is the same mistake left half undone
         yield nodes, "the nodes accept pods again as they did while healthy"
     for kind, name in dict.fromkeys(objects):
