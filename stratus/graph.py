@@ -74,7 +74,7 @@ def after_validate(state: IncidentState, runtime: Runtime[Context]) -> Literal["
     still_open = bool((state.get("health_latest") or {}).get("unhealthy"))
     if tx["status"] != "committed":
         return "undo"
-    if not still_open:
+    if not still_open and not state.get("leftovers"):
         return "report"
     if budget_spent(state, ctx) or _over_budget(state):
         return "escalate"
@@ -85,7 +85,7 @@ def after_undo(state: IncidentState, runtime: Runtime[Context]) -> Literal["diag
     ctx = context_of(runtime)
     if state["transactions"][-1].get("restore_mismatch"):
         return "escalate"  # the namespace is no longer in a state the undo log describes
-    if not (state.get("health_latest") or {}).get("unhealthy"):
+    if not (state.get("health_latest") or {}).get("unhealthy") and not state.get("leftovers"):
         return "report"  # the incident closed on its own (an earlier fix finished taking effect)
     if budget_spent(state, ctx) or _over_budget(state):
         return "escalate"

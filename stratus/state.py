@@ -275,3 +275,4 @@ class IncidentState(IncidentInput, IncidentOutput, total=False):
     messages: Annotated[list[dict[str, Any]], operator.add]  # not written: reflections replace transcripts
     llm_started: float  # wall-clock start of the llm policy's time budget
     remaining_steps: RemainingSteps  # managed by LangGraph: steps left before the recursion limit
+    leftovers: list[dict[str, Any]]  # changes still taking something away once U is empty (agents/closing.py)

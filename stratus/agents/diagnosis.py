@@ -6,6 +6,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from stratus.agents.closing import hold_baseline, leftover_hypotheses
 from stratus.agents.common import catch_up, cluster_of, context_of, policy_of
 from stratus.context import Context
 from stratus.policies.base import PolicyStop
@@ -19,6 +20,10 @@ def diagnose(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = context_of(runtime)
     cluster = cluster_of(ctx)
     catch_up(ctx, cluster)
+    hold_baseline(ctx, cluster, state)
+    left = leftover_hypotheses(state)
+    if left is not None:  # no symptom is left, only changes that still take something away
+        return {"phase": "diagnose", "hypotheses": [h.model_dump() for h in left[:MAX_HYPOTHESES]]}
     policy = policy_of(ctx, state)
     try:
         findings, hypotheses, _view = policy.diagnose(cluster, state["namespace"],

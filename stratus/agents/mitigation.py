@@ -13,6 +13,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
+from stratus.agents.closing import open_leftovers
 from stratus.agents.common import budget_spent, cluster_of, context_of, policy_of
 from stratus.agents.undo import blocked_by_restore
 from stratus.cluster.actions import Action
@@ -93,13 +94,22 @@ def _objects(t: dict[str, Any]) -> set[Any]:
 def _unblocks(later: dict[str, Any], t: dict[str, Any]) -> bool:
     """Whether a committed ``later`` change may have been what kept ``t`` from showing an effect: ``t`` was
     judged ineffective (nothing worse, nothing better) and ``later`` cleared a component's own symptom (a
-    pod Ready again, a service no longer erring), so another fault that masked ``t``'s effect is gone. An
-    alert clock reset is no such clearing."""
-    if t.get("verdict") != "ineffective":
-        return False
+    pod Ready again, a service no longer erring), so another fault that masked ``t``'s effect is gone; or
+    ``t`` was judged a regression and every component it made unhealthy is healthy after ``later``,
+    which cleared symptoms. An alert clock reset is no such clearing."""
     before = symptoms((later.get("health_before") or {}).get("unhealthy") or [])
     after = symptoms((later.get("health_after") or {}).get("unhealthy") or [])
-    return bool(unhealthy_components(list(before)) - unhealthy_components(list(after)))
+    cleared = unhealthy_components(list(before)) - unhealthy_components(list(after))
+    if t.get("verdict") == "ineffective":
+        return bool(cleared)
+    if t.get("verdict") != "regression":
+        return False
+    # what got worse under ``t`` may have been the other fault's doing (pods it let in stuck Pending on a
+    # tainted node): if ``later`` cleared symptoms and none of those components is unhealthy after it
+    new = unhealthy_components((t.get("health_after") or {}).get("unhealthy") or []) - \
+        unhealthy_components((t.get("health_before") or {}).get("unhealthy") or [])
+    still = unhealthy_components((later.get("health_after") or {}).get("unhealthy") or [])
+    return bool(cleared and new) and not new & still
 
 
 def tried_plans(state: IncidentState) -> TriedPlans:
@@ -367,8 +377,10 @@ def judge(state: IncidentState, runtime: Runtime[Context], *, gate: bool) -> dic
         # makes progress instead of stacking another change on top, then judge the final state again
         after, waited = _watch_recovery(cluster, ctx, ns, after, waited)
         verdict, reason = tnr_verdict(before, after, tx.eps, ctx.delta, bool(after.unhealthy), scope)
+    left: list[dict[str, Any]] = []
     if verdict == "commit" and not after.unhealthy and not failed and gate:
         after = _confirm_resolved(cluster, ctx, ns, after)
+        left = [] if after.unhealthy else open_leftovers(ctx, cluster, state)
     if failed and verdict == "commit":
         verdict, reason = "ineffective", f"an action failed: {failed[0].get('message', '')}"
     tx.health_before, tx.health_after = before.model_dump(), after.model_dump()
@@ -380,4 +392,4 @@ def judge(state: IncidentState, runtime: Runtime[Context], *, gate: bool) -> dic
         cluster.release_lock(ns, state["incident_id"])
     point = {"t": after.at, "H": after.H, "phase": "validate", "tx": tx.id, "verdict": tx.verdict}
     return {"phase": "validate", "transactions": [tx.model_dump()], "health_latest": after.model_dump(),
-            "health_history": [point]}
+            "health_history": [point], "leftovers": left}

@@ -6,6 +6,8 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from stratus.agents.closing import account as leftover_account
+from stratus.agents.closing import release_baseline
 from stratus.agents.common import budget_spent, cluster_of, context_of
 from stratus.context import Context
 from stratus.policies.rules import runbook_data
@@ -45,6 +47,7 @@ def _account(state: IncidentState, final: Any) -> str:
 def _report(state: IncidentState, runtime: Runtime[Context], escalated: bool) -> dict[str, Any]:
     ctx = context_of(runtime)
     cluster = cluster_of(ctx)
+    release_baseline(ctx, state)
     txs = state.get("transactions") or []
     detect = state.get("health_detect") or {}
     eps = float(state.get("eps", ctx.eps_floor))
@@ -70,7 +73,7 @@ def _report(state: IncidentState, runtime: Runtime[Context], escalated: bool) ->
         outcome = "escalated"
         summary = (f"Escalated to a human: {state.get('escalation_reason') or _limit_hit(state, ctx)}. "
                    f"{len(txs)} transaction(s), {sum(t['status'] == 'undone' for t in txs)} undone."
-                   + _account(state, final))
+                   + _account(state, final) + leftover_account(state))
     else:
         outcome = "resolved"
         fix = next((t for t in committed if t.get("hypothesis") == root), committed[-1] if committed else None)

@@ -13,6 +13,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from stratus.agents.closing import open_leftovers
 from stratus.agents.common import cluster_of, context_of
 from stratus.cluster.actions import Action
 from stratus.context import Context
@@ -70,6 +71,7 @@ def undo(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
                            "health_latest": restored.model_dump(),
                            "health_history": [{"t": restored.at, "H": restored.H, "phase": "undo", "tx": tx.id,
                                                "verdict": tx.verdict}]}
+    out["leftovers"] = [] if restored.unhealthy else open_leftovers(ctx, cluster, state)
     if tx.restore_mismatch:
         out["escalation_reason"] = blocked_by_restore({**state, "transactions": [tx.model_dump()]})
     return out

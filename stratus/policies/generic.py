@@ -25,6 +25,7 @@ from typing import Any
 
 from stratus.cluster.actions import Action
 from stratus.cluster.base import ClusterError
+from stratus.policies.generic_capacity import put_back
 from stratus.policies.runbooks import Candidate, runbook, service_port
 from stratus.state import Hypothesis
 from stratus.tools.analyzers import View
@@ -43,6 +44,8 @@ CREATABLE = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Service", "Con
 """Kinds a plan may re-create from their last healthy manifest (the allow-list's ``create``). A Secret is
 re-created apart: only its contents kept in the journal's memory, never a manifest (``restore_secret``)."""
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet")
+POLICIES = ("ResourceQuota", "LimitRange", "NetworkPolicy")
+"""Namespace policies: reverting one means deleting it when it is new (``put_back``)."""
 
 
 def _facts(h: Hypothesis) -> list[dict[str, Any]]:
@@ -121,6 +124,11 @@ def revert(v: View, kind: str, name: str) -> Iterator[Candidate]:
             yield [restore, *restarts], f"Secret {name} exists again with its last healthy contents{then}"
         return
     healthy = j.last_healthy(kind, name, v.namespace)
+    if kind in POLICIES:  # a namespace policy created or changed: deleted or put back (generic_capacity)
+        actions = put_back(v, kind, name)
+        if actions:
+            yield actions, f"{kind} {name} is {'gone' if actions[0].verb == 'delete' else 'back'} as it was while healthy"
+        return
     if healthy is None or kind not in CREATABLE:
         return
     cur = _current(v, kind, name)

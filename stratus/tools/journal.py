@@ -138,6 +138,10 @@ def _by_stratus(before: dict[str, Any] | None, after: dict[str, Any] | None) -> 
     return mark(after) is not None and mark(after) != mark(before)
 
 
+HOLD_MAX_S = 7200.0
+"""How long an incident's hold on the healthy baseline lasts at most (``ChangeJournal.hold``)."""
+
+
 class ChangeJournal:
     """Changes in watched namespaces, and the last-known-healthy manifest of every watched object."""
 
@@ -160,6 +164,7 @@ class ChangeJournal:
         self.last_poll: float | None = None
         self.unreadable: dict[str, str] = {}
         self.secrets = SecretMemory()
+        self.holds: dict[str, float] = {}  # incident id -> when it began holding the healthy baseline
         self.id = uuid.uuid4().hex
         self._lock = threading.Lock()
         _LIVE[self.id] = self
@@ -264,6 +269,8 @@ class ChangeJournal:
         if self.healthy_since is None:
             self.healthy_since = now
         self.unhealthy_since = None
+        if any(now - t < HOLD_MAX_S for t in self.holds.values()):
+            return  # an open incident: health now is STRATUS's partial repair, not a baseline to keep
         settled: set[Key] = set()
         for key, since in list(self._since.items()):
             if key in self._healthy_is_current or now - max(since, self.healthy_since) < self.healthy_dwell_s:
@@ -276,6 +283,20 @@ class ChangeJournal:
         for c in self.changes:
             if not c["settled"] and (c["kind"], c["name"], c["namespace"]) in settled:
                 c["settled"] = True
+
+    def hold(self, incident_id: str, now: float) -> None:
+        """Keep the last-known-healthy versions as they are while an incident is open.
+
+        Once its symptoms are gone a namespace looks healthy while a silent fault may still be in place
+        (a taint under running pods, a workload nobody calls scaled to zero); promoting that state
+        would make the fault the new baseline and hide it from ``leftovers``. A hold older than
+        ``HOLD_MAX_S`` no longer counts (an incident that crashed and was never resumed)."""
+        with self._lock:
+            self.holds.setdefault(incident_id, now)
+
+    def release(self, incident_id: str) -> None:
+        with self._lock:
+            self.holds.pop(incident_id, None)
 
     # --- reading ----------------------------------------------------------------------------
     def _key(self, kind: str, name: str, namespace: str | None) -> Key:

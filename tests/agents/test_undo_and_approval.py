@@ -64,14 +64,20 @@ def test_undone_plan_gets_one_more_try_after_a_commit_on_what_it_touches() -> No
 
 def test_an_ineffective_plan_gets_one_more_try_after_a_commit_that_cleared_a_symptom() -> None:
     """In a compound incident another fault can mask a right fix; a commit that clears a component's own
-    symptom re-opens plans judged ineffective, not ones judged a regression, and an alert that merely
-    stopped firing re-opens nothing."""
+    symptom re-opens plans judged ineffective, and ones judged a regression only when every component they
+    made unhealthy is healthy after it; an alert that merely stopped firing re-opens nothing."""
     cleared = {**_tx("restart-geo", f"kubectl rollout restart deployment/geo -n {NS}", "committed", "commit"),
                "health_before": {"unhealthy": ["pod:geo", "alert:KubePodNotReady:geo"]},
                "health_after": {"unhealthy": ["alert:KubePodNotReady:geo"]}}
     assert "restart-search" not in tried_plans({"namespace": NS, "transactions": [UNDONE, cleared]})  # type: ignore[typeddict-item]
     harmful = {**UNDONE, "verdict": "regression"}
     assert "restart-search" in tried_plans({"namespace": NS, "transactions": [harmful, cleared]})  # type: ignore[typeddict-item]
+    # a regression is re-opened only when what it made unhealthy is healthy after the later commit
+    exposed = {**harmful, "health_before": {"unhealthy": ["pod:geo"]},
+               "health_after": {"unhealthy": ["pod:geo", "pod:search"]}}
+    assert "restart-search" not in tried_plans({"namespace": NS, "transactions": [exposed, cleared]})  # type: ignore[typeddict-item]
+    still = {**cleared, "health_after": {"unhealthy": ["pod:search"]}}
+    assert "restart-search" in tried_plans({"namespace": NS, "transactions": [exposed, still]})  # type: ignore[typeddict-item]
     alert_only = {**cleared, "health_before": {"unhealthy": ["alert:KubePodNotReady:geo"]},
                   "health_after": {"unhealthy": []}}
     assert "restart-search" in tried_plans({"namespace": NS, "transactions": [UNDONE, alert_only]})  # type: ignore[typeddict-item]

@@ -13,6 +13,7 @@ from typing import Any
 from stratus.cluster.actions import Action
 from stratus.policies.generic import _closest_selector
 from stratus.policies.rules import RulesPolicy
+from stratus.state import Hypothesis
 from stratus.tools.analyzers import View
 from stratus.tools.analyzers.changes import _restart_only
 from stratus.tools.journal import ChangeJournal
@@ -115,3 +116,20 @@ def test_a_rollout_restart_changes_no_configuration() -> None:
     other = {"fields": [{"field": "restartedAt", "path": "spec.template.metadata.annotations", "before": "null",
                          "after": '{"sidecar.istio.io/inject": "false"}'}]}
     assert _restart_only(restart) and not _restart_only(other)
+
+
+def test_a_taint_put_on_every_node_is_removed_from_every_node(world: Any, cluster: Any) -> None:
+    """The evidence names one node; the same taint on the others is the same mistake, so one plan
+    removes it everywhere, while a node tainted differently (someone's maintenance) is left alone."""
+    journal = ChangeJournal([NS])
+    watch(world, cluster, journal, 120)
+    nodes = sorted(n["metadata"]["name"] for n in cluster.list("Node"))
+    for n in nodes[:-1]:
+        act(cluster, verb="taint", kind="Node", name=n, params={"add": [{"key": "maintenance", "effect": "NoSchedule"}]})
+    act(cluster, verb="taint", kind="Node", name=nodes[-1], params={"add": [{"key": "gpu", "effect": "NoSchedule"}]})
+    watch(world, cluster, journal, 30)
+    hyp = Hypothesis(component="geo", fault_class="recent_change", confidence=0.9,
+                     data={"facts": [{"kind": "Node", "name": nodes[0]}]})
+    plan = RulesPolicy(journal).next_plan(cluster, NS, [hyp], {}, None)
+    assert plan is not None
+    assert sorted(first_lines(plan)) == sorted(f"kubectl taint nodes {n} maintenance:NoSchedule-" for n in nodes[:-1])
