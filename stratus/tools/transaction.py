@@ -131,6 +131,39 @@ def apply_all(cluster: Cluster, tx: Transaction) -> Transaction:
     return tx
 
 
+STUCK = frozenset({"CreateContainerConfigError", "CreateContainerError", "InvalidImageName", "ErrImagePull",
+                   "ImagePullBackOff", "CrashLoopBackOff", "RunContainerError"})
+"""Waiting reasons a pod does not leave by itself: a rollout whose new pods show them will not finish."""
+
+
+def _stuck(pod: dict[str, Any]) -> bool:
+    st = pod.get("status") or {}
+    if any(c.get("type") == "PodScheduled" and c.get("status") == "False" and c.get("reason") == "Unschedulable"
+           for c in st.get("conditions") or []):
+        return True
+    return any(((cs.get("state") or {}).get("waiting") or {}).get("reason") in STUCK
+               for cs in st.get("containerStatuses") or [])
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+def _stalled(cluster: Cluster, d: dict[str, Any], ns: str) -> bool:
+    """Whether every pod of the Deployment that is not Ready is stuck (see ``STUCK``), so waiting longer
+    for its rollout only delays the verdict (Kubernetes' own progress deadline is ten minutes)."""
+    labels = ((d.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    if not labels:
+        return False
+    try:
+        pods = cluster.list("Pod", ns, selector=labels)
+    except ClusterError:
+        return False
+    waiting = [p for p in pods if not _ready(p)]
+    return bool(waiting) and all(_stuck(p) for p in waiting)
+
+
 def _rolling(cluster: Cluster, refs: list[Ref]) -> list[str]:
     busy = []
     for kind, name, ns in refs:
@@ -141,8 +174,8 @@ def _rolling(cluster: Cluster, refs: list[Ref]) -> list[str]:
         except Exception:
             continue
         st, want = d.get("status", {}), int(d["spec"].get("replicas", 1))
-        if st.get("updatedReplicas", 0) < want or st.get("replicas", 0) > want or \
-                st.get("availableReplicas", 0) < want:
+        if (st.get("updatedReplicas", 0) < want or st.get("replicas", 0) > want or
+                st.get("availableReplicas", 0) < want) and not _stalled(cluster, d, ns or ""):
             busy.append(name)
     return busy
 

@@ -210,3 +210,17 @@ def test_restore_that_does_not_match_the_captured_state_reports_both(cluster: An
     assert [(m["captured"], m["observed"]) for m in mismatch] == \
         [(captured, {"user": "admin", "db": "admin", "absent": True})]
     assert "getUser('admin')" in mismatch[0]["object"]
+
+
+def test_settling_stops_early_for_a_rollout_whose_pods_are_stuck(cluster: Any, ctx: Any) -> None:
+    """A new image that does not exist: its pods sit in ImagePullBackOff and the rollout never finishes,
+    so the wait ends after the settle window; a rollout that is merely in progress is waited for."""
+    bad = parse(f"kubectl set image deployment/geo -n {NS} hotel-reserv-geo=yinfangchen/hotelreservation:nope")
+    assert cluster.apply(bad).ok
+    assert txn.settle(cluster, ctx, txn.refs_for([bad], NS)) < ctx.settle_max_s
+    pods = cluster.list("Pod", NS, selector={"io.kompose.service": "geo"})
+    assert pods and any(txn._stuck(p) for p in pods)
+    good = parse(f"kubectl rollout restart deployment/rate -n {NS}")
+    assert cluster.apply(good).ok
+    cluster.wait(1.0)
+    assert txn._rolling(cluster, txn.refs_for([good], NS)) == ["rate"], "a healthy rollout in progress is busy"
