@@ -28,18 +28,24 @@ def edit(world: Any, kind: str, name: str, change: Any) -> None:
 
 
 def routine_work(world: Any) -> None:
-    """A new image tag, one more replica, a ConfigMap edit: nothing taken away."""
+    """A new image tag, one more replica, an allow-all egress policy: nothing taken away."""
     def image(d: dict[str, Any]) -> None:
         c = d["spec"]["template"]["spec"]["containers"][0]
         world.app.images.setdefault(c["image"].split(":")[0] + ":v9", copy.deepcopy(world.app.images[c["image"]]))
         c["image"] = c["image"].split(":")[0] + ":v9"
     edit(world, "Deployment", "rate", image)
     edit(world, "Deployment", "search", lambda d: d["spec"].__setitem__("replicas", 2))
+    world.store.create(policy("allow-egress", {"policyTypes": ["Egress"], "egress": [{}]}))
+
+
+def policy(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": name, "namespace": NS},
+            "spec": {"podSelector": {"matchLabels": {"io.kompose.service": "user"}}, **spec}}
 
 
 def silent_faults(world: Any, cluster: Any) -> None:
     """Faults that leave U empty for now: every node tainted under running pods, a workload nobody calls
-    scaled to zero, a Deployment deleted, a quota created."""
+    scaled to zero, a Deployment deleted, a quota created, a deny-all ingress policy on a bystander."""
     for n in cluster.list("Node"):
         act(cluster, "taint", "Node", n["metadata"]["name"],
             add=[{"key": "maintenance", "value": "x", "effect": "NoSchedule"}])
@@ -48,6 +54,7 @@ def silent_faults(world: Any, cluster: Any) -> None:
     act(cluster, "create", "ResourceQuota", "compute", manifest={
         "apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "compute", "namespace": NS},
         "spec": {"hard": {"limits.memory": "4Gi"}}})
+    world.store.create(policy("deny-user", {"policyTypes": ["Ingress"]}))
 
 
 def test_silent_changes_are_leftovers_and_routine_work_is_not(world: Any, cluster: Any) -> None:
@@ -65,7 +72,8 @@ def test_silent_changes_are_leftovers_and_routine_work_is_not(world: Any, cluste
     nodes = {n["metadata"]["name"] for n in cluster.list("Node")}
     assert set(by_object) == {("Node", n) for n in nodes} | {("Deployment", "recommendation"),
                                                             ("Deployment", "reservation"),
-                                                            ("ResourceQuota", "compute")}
+                                                            ("ResourceQuota", "compute"),
+                                                            ("NetworkPolicy", "deny-user")}
     assert "scaled to 0 (from 1)" in by_object[("Deployment", "recommendation")]
     assert "deleted" in by_object[("Deployment", "reservation")]
     hyps = leftover_hypotheses({"leftovers": found, "health_latest": {"unhealthy": []}})  # type: ignore[typeddict-item]

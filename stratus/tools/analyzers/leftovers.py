@@ -10,7 +10,8 @@ healthy, and takes capacity away:
 - a workload, Service, ConfigMap, Secret or claim deleted and still gone;
 - a workload's replicas lowered to 0 and still 0;
 - a node cordoned or given a taint that repels pods, and still so;
-- a NetworkPolicy, ResourceQuota or LimitRange created or changed;
+- a ResourceQuota or LimitRange created or changed, or a NetworkPolicy that now denies all traffic in a
+  direction it governs (one with allow rules needs the traffic to judge, which a symptom would show);
 - a Service changed that now has no endpoints.
 
 Routine work is never a leftover: a new image, one more replica or a configuration edit takes nothing
@@ -50,6 +51,16 @@ def _node_restricted(v: View, name: str) -> str:
     return f"Node {name} still has the taint {', '.join(new)}" if new else ""
 
 
+def _denies_all(v: View, name: str) -> bool:
+    """Whether a NetworkPolicy shuts its pods off entirely in a direction it governs (no rule at all)."""
+    pol = next((p for p in v.objects("NetworkPolicy") if p["metadata"]["name"] == name), None)
+    if pol is None:
+        return False
+    spec = pol.get("spec") or {}
+    types = spec.get("policyTypes") or ["Ingress"]
+    return ("Ingress" in types and not spec.get("ingress")) or ("Egress" in types and not spec.get("egress"))
+
+
 def _replicas(m: dict[str, Any] | None) -> int | None:
     if m is None:
         return None
@@ -68,6 +79,8 @@ def _why(v: View, c: dict[str, Any]) -> str:
         return ""
     if j.deleted(kind, name, ns):
         return f"{kind} {name} was deleted and is still gone" if kind in GONE_KINDS else ""
+    if kind == "NetworkPolicy" and not _denies_all(v, name):
+        return ""  # an allow rule, or one whose reach needs the traffic to judge: not a leftover by itself
     if kind in RESTRICTING_KINDS:
         return f"{kind} {name} was {'created' if j.last_healthy(kind, name, ns) is None else 'changed'} and is still in place"
     if kind in WORKLOADS:
