@@ -372,6 +372,11 @@ def judge(state: IncidentState, runtime: Runtime[Context], *, gate: bool) -> dic
         after, waited = _watch_recovery(cluster, ctx, ns, after, waited, until_h=before.H - tx.eps,
                                         floor_h=floor_h)
         verdict, reason = tnr_verdict(before, after, tx.eps, ctx.delta, bool(after.unhealthy), scope)
+    if verdict == "ineffective" and not failed and gate:
+        # settling stops early for a stuck rollout; clients in restart back-off may still be noticing
+        # a repaired dependency: watch while health keeps improving before calling the change useless
+        after, waited = _watch_recovery(cluster, ctx, ns, after, waited)
+        verdict, reason = tnr_verdict(before, after, tx.eps, ctx.delta, bool(after.unhealthy), scope)
     if verdict == "commit" and after.unhealthy and not failed and gate:
         # a good change is still taking effect (clients restarting, alerts clearing): watch it while it
         # makes progress instead of stacking another change on top, then judge the final state again

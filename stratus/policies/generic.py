@@ -31,6 +31,7 @@ from stratus.state import Hypothesis
 from stratus.tools.analyzers import View
 from stratus.tools.analyzers.addresses import parse_address, service_of_host
 from stratus.tools.analyzers.config_refs import template_refs
+from stratus.tools.analyzers.leftovers import denies_all
 from stratus.tools.analyzers.match import pod_templates, selector_matches
 from stratus.tools.journal import restore_secret
 
@@ -125,6 +126,8 @@ def revert(v: View, kind: str, name: str) -> Iterator[Candidate]:
         return
     healthy = j.last_healthy(kind, name, v.namespace)
     if kind in POLICIES:  # a namespace policy created or changed: deleted or put back (generic_capacity)
+        if kind == "NetworkPolicy" and not denies_all(v, name):
+            return  # an allow rule takes nothing away; one that denies part needs its traffic to judge
         actions = put_back(v, kind, name)
         if actions:
             yield actions, f"{kind} {name} is {'gone' if actions[0].verb == 'delete' else 'back'} as it was while healthy"

@@ -51,7 +51,7 @@ def _node_restricted(v: View, name: str) -> str:
     return f"Node {name} still has the taint {', '.join(new)}" if new else ""
 
 
-def _denies_all(v: View, name: str) -> bool:
+def denies_all(v: View, name: str) -> bool:
     """Whether a NetworkPolicy shuts its pods off entirely in a direction it governs (no rule at all)."""
     pol = next((p for p in v.objects("NetworkPolicy") if p["metadata"]["name"] == name), None)
     if pol is None:
@@ -79,7 +79,7 @@ def _why(v: View, c: dict[str, Any]) -> str:
         return ""
     if j.deleted(kind, name, ns):
         return f"{kind} {name} was deleted and is still gone" if kind in GONE_KINDS else ""
-    if kind == "NetworkPolicy" and not _denies_all(v, name):
+    if kind == "NetworkPolicy" and not denies_all(v, name):
         return ""  # an allow rule, or one whose reach needs the traffic to judge: not a leftover by itself
     if kind in RESTRICTING_KINDS:
         return f"{kind} {name} was {'created' if j.last_healthy(kind, name, ns) is None else 'changed'} and is still in place"
