@@ -316,6 +316,57 @@ def _fall_excused(before: HealthReport, after: HealthReport, new_bad: set[str], 
     return any(scope.reaches(c) for c in cleared | back)
 
 
+FINDING = "latent:"
+"""U entries that are a static configuration finding (an analyzer's, from manifests alone)."""
+
+
+def worsened(before: HealthReport, after: HealthReport) -> set[str]:
+    """Components that got worse: a U entry they did not have at BEGIN (findings aside: a configuration
+    read is no worse for traffic), or trouble newly developing."""
+    had = set(before.unhealthy)
+    grew = {u.rsplit(":", 1)[-1] for u in after.unhealthy if u not in had and not u.startswith(FINDING)}
+    return grew | (set(after.developing) - set(before.developing))
+
+
+def local_progress(before: HealthReport, after: HealthReport, scope: Scope) -> set[str]:
+    """Where the change made progress where it acts (a known ``scope.touched``): a symptom cleared on a
+    touched component or one of its callers that serves with as many Ready pods as before, or a static
+    finding cleared on an untouched caller (its reference to the touched objects resolves now; a change
+    to a workload can reset that workload's own findings, never its caller's configuration)."""
+    touched = scope.touched or frozenset()
+    callers = {c for c, callees in scope.callees.items() if callees & touched} - touched
+    out = {c for c in (u.rsplit(":", 1)[-1] for u in symptoms(before.unhealthy) - symptoms(after.unhealthy))
+           if c in touched | callers and after.ready.get(c, 0) >= max(1, before.ready.get(c, 0))}
+    gone = {u for u in before.unhealthy if u.startswith(FINDING)} - set(after.unhealthy)
+    return out | ({u.rsplit(":", 1)[-1] for u in gone} & callers)
+
+
+def exposed(before: HealthReport, after: HealthReport, scope: Scope | None) -> set[str]:
+    """The untouched faults a change exposed, when they alone explain what got worse (else empty).
+
+    In a compound incident a right fix can let traffic reach another fault it masked (a client that
+    reaches its server again now waits on that server's broken database): H falls, yet the change did
+    no harm. Exposed: a component that got worse, already had its own problem at BEGIN (unhealthy or
+    developing), and is neither touched nor a callee of a touched component (whose traffic the change
+    may have cut) nor a caller of one (whose calls to it may fail now). Everything else that got worse
+    must be an untouched component, unhealthy at BEGIN, that is no such callee and calls an exposed one
+    (the exposed fault spreading to its callers). And the change made
+    ``local_progress``: a change that breaks something shows no progress where it acts."""
+    if scope is None or scope.touched is None:
+        return set()
+    worse = worsened(before, after)
+    prior = unhealthy_components(before.unhealthy) | set(before.developing)
+    touched = set(scope.touched)
+    callees = touched.union(*(scope.callees.get(t, frozenset()) for t in touched))
+    callers = {c for c, down in scope.callees.items() if down & touched}
+    found = {c for c in worse if c in prior and c not in callees | callers}
+    spread = {c for c in worse - found
+              if c in prior and c not in callees and scope.callees.get(c, frozenset()) & found}
+    if not found or worse - found - spread or not local_progress(before, after, scope):
+        return set()
+    return found
+
+
 def tnr_verdict(before: HealthReport, after: HealthReport, eps: float, delta: float,
                 incident_open: bool, scope: Scope | None = None) -> tuple[Verdict, str]:
     """The TNR gate (DESIGN §6.7) for one transaction.
@@ -330,18 +381,21 @@ with no Ready pod that has one again (a database scaled back up): an alert or a 
     was, now = unhealthy_components(before.unhealthy), unhealthy_components(after.unhealthy)
     new_bad = now - was
     blamed = sorted(new_bad if scope is None else scope.blamed(new_bad, before))
-    if after.H < before.H - eps and not _fall_excused(before, after, new_bad, blamed, scope):
+    shown = exposed(before, after, scope) if after.H < before.H - eps else set()
+    if after.H < before.H - eps and not shown and not _fall_excused(before, after, new_bad, blamed, scope):
         return "regression", f"H fell from {before.H:.4f} to {after.H:.4f} (eps {eps:.4f})"
     if blamed:
         detail = [u for u in after.unhealthy if u.rsplit(":", 1)[-1] in blamed]
         return "regression", f"newly unhealthy: {', '.join(detail)}"
     excused = sorted(new_bad - set(blamed))
     note = f"; not attributed to the change: {', '.join(excused)}" if excused else ""
+    if shown:
+        note += f"; H fell as it exposed the untouched fault(s) at {', '.join(sorted(shown))}"
     if incident_open:
         gained = after.H - before.H >= delta
         cleared = symptoms(before.unhealthy) - symptoms(after.unhealthy)
         back = {c for c in was if not before.ready.get(c) and after.ready.get(c)}
-        if not gained and not cleared and not back:
+        if not gained and not cleared and not back and not shown:
             return "ineffective", (f"incident still open and the change neither raised H by {delta} "
                                    f"({before.H:.4f} -> {after.H:.4f}) nor cleared a symptom (pod not Ready, "
                                    f"service erring, no Ready pod){note}")
