@@ -106,7 +106,27 @@ def touched_by(cluster: Cluster, view: View, action: Action, snapshot: list[dict
         return _selected(view, pod_selector.get("matchLabels"))
     if action.kind in ("ConfigMap", "Secret"):
         return _referencing(view, action.kind, action.name) or None
+    if action.kind.endswith("Chaos"):
+        return _chaos_targets(view, obj)
     return None
+
+
+def _chaos_targets(view: View, obj: dict[str, Any] | None) -> set[str] | None:
+    """Workloads a Chaos Mesh experiment selects (its ``selector``, and a NetworkChaos's ``target``), or
+    ``None`` when a selector reaches beyond the namespace or selects by anything but pod labels."""
+    namespace = view.namespace
+    spec = (obj or {}).get("spec") or {}
+    out: set[str] = set()
+    for sel in (spec.get("selector"), (spec.get("target") or {}).get("selector")):
+        if sel is None:
+            continue
+        if set(sel) - {"namespaces", "labelSelectors"} or set(sel.get("namespaces") or [namespace]) != {namespace}:
+            return None
+        selected = _selected(view, sel.get("labelSelectors"))
+        if selected is None:
+            return None
+        out |= selected
+    return out or None
 
 
 def call_graph(cluster: Cluster, view: View) -> dict[str, frozenset[str]]:
