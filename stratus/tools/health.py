@@ -322,10 +322,13 @@ FINDING = "latent:"
 
 def worsened(before: HealthReport, after: HealthReport) -> set[str]:
     """Components that got worse: a U entry they did not have at BEGIN (findings aside: a configuration
-    read is no worse for traffic), or trouble newly developing."""
+    read is no worse for traffic), or trouble newly developing. A component with no Ready pod at BEGIN
+    that has one now is not worse, whatever it reports: the errors it serves now are answers it could
+    not give before."""
     had = set(before.unhealthy)
     grew = {u.rsplit(":", 1)[-1] for u in after.unhealthy if u not in had and not u.startswith(FINDING)}
-    return grew | (set(after.developing) - set(before.developing))
+    back = {c for c, n in after.ready.items() if n and not before.ready.get(c)}
+    return (grew | (set(after.developing) - set(before.developing))) - back
 
 
 def local_progress(before: HealthReport, after: HealthReport, scope: Scope) -> set[str]:
@@ -341,30 +344,38 @@ def local_progress(before: HealthReport, after: HealthReport, scope: Scope) -> s
     return out | ({u.rsplit(":", 1)[-1] for u in gone} & callers)
 
 
-def exposed(before: HealthReport, after: HealthReport, scope: Scope | None) -> set[str]:
-    """The untouched faults a change exposed, when they alone explain what got worse (else empty).
+def exposed(before: HealthReport, after: HealthReport, scope: Scope | None) -> tuple[set[str], set[str]]:
+    """The faults a change exposed and the components they spread to, when together they explain
+    everything that got worse (else two empty sets).
 
     In a compound incident a right fix can let traffic reach another fault it masked (a client that
     reaches its server again now waits on that server's broken database): H falls, yet the change did
-    no harm. Exposed: a component that got worse, already had its own problem at BEGIN (unhealthy or
-    developing), and is neither touched nor a callee of a touched component (whose traffic the change
-    may have cut) nor a caller of one (whose calls to it may fail now). Everything else that got worse
-    must be an untouched component, unhealthy at BEGIN, that is no such callee and calls an exposed one
-    (the exposed fault spreading to its callers). And the change made
-    ``local_progress``: a change that breaks something shows no progress where it acts."""
+    no harm. An exposed fault is a component that got worse and already had its own problem at BEGIN
+    (unhealthy or developing), and either is neither touched nor a callee of a touched component (whose
+    traffic the change may have cut) nor a caller of one (whose calls to it may fail now), or is no such
+    caller and already had a pod not Ready at BEGIN and lost no Ready pod (it was failing on its own:
+    restarting it with the rest of a plan changed nothing there). Everything else that got worse must be
+    untouched and call an exposed fault (the fault spreading to its callers, which may have been healthy
+    while the traffic did not reach it); a callee of a touched component only if it errs (a cut of its
+    traffic starves it, but cannot make it answer with errors). And the change made ``local_progress``:
+    a change that breaks something shows no progress where it acts."""
+    none: tuple[set[str], set[str]] = (set(), set())
     if scope is None or scope.touched is None:
-        return set()
+        return none
     worse = worsened(before, after)
     prior = unhealthy_components(before.unhealthy) | set(before.developing)
     touched = set(scope.touched)
     callees = touched.union(*(scope.callees.get(t, frozenset()) for t in touched))
     callers = {c for c, down in scope.callees.items() if down & touched}
-    found = {c for c in worse if c in prior and c not in callees | callers}
-    spread = {c for c in worse - found
-              if c in prior and c not in callees and scope.callees.get(c, frozenset()) & found}
+    failing = {c.split(":", 1)[1] for c in before.unhealthy if c.startswith("pod:")}
+    found = {c for c in worse if c in prior and c not in callers and (c not in callees or (
+        c in failing and after.ready.get(c, 0) >= before.ready.get(c, 0)))}
+    erring = {c for c in worse if f"errors:{c}" in after.unhealthy or c in after.developing}
+    spread = {c for c in worse - found - touched
+              if scope.callees.get(c, frozenset()) & found and (c not in callees or c in erring)}
     if not found or worse - found - spread or not local_progress(before, after, scope):
-        return set()
-    return found
+        return none
+    return found, spread
 
 
 def tnr_verdict(before: HealthReport, after: HealthReport, eps: float, delta: float,
@@ -380,8 +391,8 @@ with no Ready pod that has one again (a database scaled back up): an alert or a 
     history) is not progress."""
     was, now = unhealthy_components(before.unhealthy), unhealthy_components(after.unhealthy)
     new_bad = now - was
-    blamed = sorted(new_bad if scope is None else scope.blamed(new_bad, before))
-    shown = exposed(before, after, scope) if after.H < before.H - eps else set()
+    shown, spread = exposed(before, after, scope) if after.H < before.H - eps else (set(), set())
+    blamed = sorted((new_bad if scope is None else scope.blamed(new_bad, before)) - spread)
     if after.H < before.H - eps and not shown and not _fall_excused(before, after, new_bad, blamed, scope):
         return "regression", f"H fell from {before.H:.4f} to {after.H:.4f} (eps {eps:.4f})"
     if blamed:

@@ -34,7 +34,7 @@ def scope(*touched: str) -> Scope:
 def test_a_right_fix_that_exposes_another_fault_commits() -> None:
     assert worsened(BEFORE, EXPOSED) == {"frontend", "search"}
     assert local_progress(BEFORE, EXPOSED, scope("user")) == {"frontend"}, "frontend's reference resolves"
-    assert exposed(BEFORE, EXPOSED, scope("user")) == {"search"}
+    assert exposed(BEFORE, EXPOSED, scope("user")) == ({"search"}, {"frontend"})
     verdict, why = tnr_verdict(BEFORE, EXPOSED, EPS, DELTA, True, scope("user"))
     assert verdict == "commit" and "exposed the untouched fault(s) at search" in why
 
@@ -42,7 +42,7 @@ def test_a_right_fix_that_exposes_another_fault_commits() -> None:
 def test_a_change_that_shows_no_progress_where_it_acts_is_a_regression() -> None:
     """The same fall without frontend's reference resolving: nothing speaks for the change."""
     unresolved = EXPOSED.model_copy(update={"unhealthy": [*EXPOSED.unhealthy, "latent:EnvAddressPortMismatch:frontend"]})
-    assert not exposed(BEFORE, unresolved, scope("user"))
+    assert not any(exposed(BEFORE, unresolved, scope("user")))
     assert tnr_verdict(BEFORE, unresolved, EPS, DELTA, True, scope("user"))[0] == "regression"
 
 
@@ -56,14 +56,14 @@ def test_a_change_to_the_caller_itself_earns_no_excuse_from_its_own_findings() -
 def test_a_change_to_what_the_worsened_service_calls_is_a_regression() -> None:
     """search's database changed: search is its caller, so search getting worse is the change's doing."""
     db_progress = BEFORE.model_copy(update={"unhealthy": [*BEFORE.unhealthy, "errors:mongodb-search"]})
-    assert not exposed(db_progress, EXPOSED, scope("mongodb-search"))
+    assert not any(exposed(db_progress, EXPOSED, scope("mongodb-search")))
     assert tnr_verdict(db_progress, EXPOSED, EPS, DELTA, True, scope("mongodb-search"))[0] == "regression"
 
 
 def test_a_component_healthy_before_that_got_worse_is_not_exposed() -> None:
     """user's Service broken instead of fixed: user's callers fail on it, and user was healthy at BEGIN."""
     broken = EXPOSED.model_copy(update={"unhealthy": [*EXPOSED.unhealthy, "errors:user"]})
-    assert not exposed(BEFORE, broken, scope("user"))
+    assert not any(exposed(BEFORE, broken, scope("user")))
     assert tnr_verdict(BEFORE, broken, EPS, DELTA, True, scope("user"))[0] == "regression"
     other = EXPOSED.model_copy(update={"unhealthy": [*EXPOSED.unhealthy, "pod:mongodb-user"]})
     assert tnr_verdict(BEFORE, other, EPS, DELTA, True, scope("user"))[0] == "regression"
@@ -72,10 +72,47 @@ def test_a_component_healthy_before_that_got_worse_is_not_exposed() -> None:
 def test_a_restart_that_takes_the_only_pod_is_a_regression() -> None:
     """search restarted into a pod that is not Ready: search is touched, so its fall is the change's."""
     down = EXPOSED.model_copy(update={"ready": {**READY, "search": 0}})
-    assert not exposed(BEFORE, down, scope("search"))
+    assert not any(exposed(BEFORE, down, scope("search")))
     assert tnr_verdict(BEFORE, down, EPS, DELTA, True, scope("search"))[0] == "regression"
 
 
 def test_an_unknown_reach_is_never_excused() -> None:
     assert tnr_verdict(BEFORE, EXPOSED, EPS, DELTA, True, Scope(touched=None, callees=CALLS))[0] == "regression"
     assert tnr_verdict(BEFORE, EXPOSED, EPS, DELTA, True, None)[0] == "regression"
+
+
+# a post's path: nginx calls compose; compose calls unique-id and home; home calls graph
+POSTS = {"nginx": frozenset({"compose", "unique-id", "home", "graph"}), "compose": frozenset({"unique-id", "home", "graph"}),
+         "home": frozenset({"graph"}), "unique-id": frozenset(), "graph": frozenset()}
+# compose and graph are OOM-killed by a LimitRange default; graph's liveness probe is wrong too
+POSTS_BEFORE = HealthReport(at=0.0, window_s=60.0, availability=0.9, error_ratio=0.05, latency_norm=0.0, H=0.435,
+                            unhealthy=["errors:nginx", "pod:compose", "pod:graph"], developing=["nginx"],
+                            ready={"nginx": 1, "home": 1, "unique-id": 1})
+# the LimitRange deleted and both restarted: compose serves again, so posts reach home, which waits on graph
+POSTS_AFTER = HealthReport(at=60.0, window_s=60.0, availability=0.88, error_ratio=0.08, latency_norm=0.0, H=0.42,
+                           unhealthy=["alert:KubePodCrashLooping:graph", "errors:compose", "errors:home", "errors:nginx",
+                                      "pod:graph"], developing=["home", "nginx"],
+                           ready={"nginx": 1, "compose": 1, "home": 1, "unique-id": 1})
+RESTARTED = Scope(touched=frozenset({"compose", "graph", "unique-id"}), callees=POSTS)
+
+
+def test_a_fix_exposing_a_fault_it_also_restarted_commits() -> None:
+    """graph was failing on its own and lost no Ready pod; home, healthy before, now errs on graph."""
+    assert exposed(POSTS_BEFORE, POSTS_AFTER, RESTARTED) == ({"graph"}, {"home"})
+    verdict, why = tnr_verdict(POSTS_BEFORE, POSTS_AFTER, EPS, DELTA, True, RESTARTED)
+    assert verdict == "commit", why
+
+
+def test_a_restart_that_takes_a_ready_pod_from_a_failing_component_is_a_regression() -> None:
+    lost = POSTS_BEFORE.model_copy(update={"ready": {**POSTS_BEFORE.ready, "graph": 1}})
+    assert not any(exposed(lost, POSTS_AFTER, RESTARTED))
+    assert tnr_verdict(lost, POSTS_AFTER, EPS, DELTA, True, RESTARTED)[0] == "regression"
+
+
+def test_a_starved_callee_is_not_excused() -> None:
+    """home newly silent rather than erring: a change to its caller may have cut its traffic."""
+    starved = POSTS_AFTER.model_copy(update={
+        "unhealthy": ["alert:KubePodCrashLooping:graph", "alert:NoRequestsReceived:home", "errors:nginx", "pod:graph"],
+        "developing": ["nginx"]})
+    assert not any(exposed(POSTS_BEFORE, starved, RESTARTED))
+    assert tnr_verdict(POSTS_BEFORE, starved, EPS, DELTA, True, RESTARTED)[0] == "regression"
