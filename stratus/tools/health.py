@@ -385,10 +385,11 @@ def tnr_verdict(before: HealthReport, after: HealthReport, eps: float, delta: fl
     ``before`` is the health at BEGIN (its H over the window since the symptom began); ``scope`` limits
     the blame for newly unhealthy components to what the actions could have affected (``None``: blame
     every new one), and a fall of H that only out-of-reach newcomers explain is not the change's
-    (``_fall_excused``). Progress is a gain of ``delta`` in H, a symptom that cleared, or an unhealthy component
-with no Ready pod that has one again (a database scaled back up): an alert or a finding
-    clearing while the component's own state did not improve (a restart resets alert clocks and rollout
-    history) is not progress."""
+    (``_fall_excused``), nor is one that a fault the change ``exposed`` explains. Progress is a gain of
+    ``delta`` in H, a symptom that cleared, an unhealthy component with no Ready pod that has one again
+    (a database scaled back up), or an exposed fault (the change made progress where it acts): an alert
+    or a finding clearing while the component's own state did not improve (a restart resets alert clocks
+    and rollout history) is not progress."""
     was, now = unhealthy_components(before.unhealthy), unhealthy_components(after.unhealthy)
     new_bad = now - was
     shown, spread = exposed(before, after, scope) if after.H < before.H - eps else (set(), set())
