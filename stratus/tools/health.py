@@ -378,6 +378,16 @@ def exposed(before: HealthReport, after: HealthReport, scope: Scope | None) -> t
     return found, spread
 
 
+def _podless(before: HealthReport, after: HealthReport, new_bad: set[str], scope: Scope | None) -> set[str]:
+    """Untouched newcomers with no pod before or after the change (a deleted workload whose callers now
+    reach its name): nothing of theirs runs for the change to have broken."""
+    if scope is None or scope.touched is None:
+        return set()
+    pods = set(before.ready) | set(after.ready) | {
+        u.split(":", 1)[1] for u in before.unhealthy + after.unhealthy if u.startswith("pod:")}
+    return new_bad - pods - scope.touched
+
+
 def tnr_verdict(before: HealthReport, after: HealthReport, eps: float, delta: float,
                 incident_open: bool, scope: Scope | None = None) -> tuple[Verdict, str]:
     """The TNR gate (DESIGN §6.7) for one transaction.
@@ -393,7 +403,8 @@ def tnr_verdict(before: HealthReport, after: HealthReport, eps: float, delta: fl
     was, now = unhealthy_components(before.unhealthy), unhealthy_components(after.unhealthy)
     new_bad = now - was
     shown, spread = exposed(before, after, scope) if after.H < before.H - eps else (set(), set())
-    blamed = sorted((new_bad if scope is None else scope.blamed(new_bad, before)) - spread)
+    blamed = sorted((new_bad if scope is None else scope.blamed(new_bad, before)) - spread
+                    - _podless(before, after, new_bad, scope))
     if after.H < before.H - eps and not shown and not _fall_excused(before, after, new_bad, blamed, scope):
         return "regression", f"H fell from {before.H:.4f} to {after.H:.4f} (eps {eps:.4f})"
     if blamed:

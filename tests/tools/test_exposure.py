@@ -116,3 +116,18 @@ def test_a_starved_callee_is_not_excused() -> None:
         "developing": ["nginx"]})
     assert not any(exposed(POSTS_BEFORE, starved, RESTARTED))
     assert tnr_verdict(POSTS_BEFORE, starved, EPS, DELTA, True, RESTARTED)[0] == "regression"
+
+
+def test_a_newcomer_with_no_pod_before_or_after_is_not_blamed() -> None:
+    """search's Deployment was deleted: fixing frontend's user address sends traffic towards it, and an
+    alert about search appears. Nothing of search runs for the change to have broken; a touched one is
+    still blamed, and so is an untouched one with pods."""
+    before = BEFORE.model_copy(update={"unhealthy": ["errors:frontend"], "developing": [],
+                                       "ready": {k: v for k, v in READY.items() if k != "search"}})
+    after = before.model_copy(update={"H": 0.3, "unhealthy": ["alert:NoRequestsReceived:search", "errors:frontend"]})
+    verdict, why = tnr_verdict(before, after, EPS, DELTA, True, scope("user", "frontend"))
+    assert verdict == "commit" and "not attributed to the change: search" in why
+    assert tnr_verdict(before, after, EPS, DELTA, True, scope("search"))[0] == "regression"
+    assert tnr_verdict(before, after, EPS, DELTA, True, scope("mongodb-search"))[0] == "commit"
+    with_pods = after.model_copy(update={"ready": READY})
+    assert tnr_verdict(before, with_pods, EPS, DELTA, True, scope("mongodb-search"))[0] == "regression"
