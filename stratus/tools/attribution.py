@@ -153,15 +153,18 @@ def call_graph(cluster: Cluster, view: View) -> dict[str, frozenset[str]]:
 
 def scope_of(cluster: Cluster, namespace: str, actions: list[Action], snapshot: list[dict[str, Any]],
              since: float | None = None) -> Scope:
-    """The ``Scope`` of a transaction: its touched components and the namespace's call graph. ``since``
-    is when it began (see ``touched_by``)."""
+    """The ``Scope`` of a transaction: its touched components, those of them it only let start pods
+    (``Scope.admitted``), and the namespace's call graph. ``since`` is when it began (see
+    ``touched_by``)."""
     view = View.read(cluster, namespace)
-    touched: set[str] = set()
+    admitted: set[str] = set()
+    changed: set[str] = set()
     everything = False  # an action whose reach is unknown (a Node, an unknown kind) touches everything
     for a in actions:
         t = touched_by(cluster, view, a, snapshot, since)
         if t is None:
             everything = True
             break
-        touched |= t
-    return Scope(touched=None if everything else frozenset(touched), callees=call_graph(cluster, view))
+        (admitted if since is not None and relaxes_admission(a) else changed).update(t)
+    return Scope(touched=None if everything else frozenset(admitted | changed), callees=call_graph(cluster, view),
+                 admitted=frozenset(admitted - changed))

@@ -248,10 +248,13 @@ class Scope:
     Attributes:
         touched: components the actions change (``None``: anything, e.g. a Node or an unknown kind).
         callees: component -> every component it calls, directly or not (the call graph).
+        admitted: touched components that no action changes, only lets start pods (a quota or a
+            LimitRange deleted, a node uncordoned or untainted): their new pods run their own spec.
     """
 
     touched: frozenset[str] | None
     callees: dict[str, frozenset[str]] = field(default_factory=dict)
+    admitted: frozenset[str] = frozenset()
 
     def reaches(self, component: str) -> bool:
         """Whether the actions could have affected ``component``: touched, or calling a touched one."""
@@ -404,7 +407,9 @@ def tnr_verdict(before: HealthReport, after: HealthReport, eps: float, delta: fl
     new_bad = now - was
     shown, spread = exposed(before, after, scope) if after.H < before.H - eps else (set(), set())
     blamed = sorted((new_bad if scope is None else scope.blamed(new_bad, before)) - spread
-                    - _podless(before, after, new_bad, scope))
+                    - _podless(before, after, new_bad, scope)
+                    # pods a change only let start fail by their own spec, which it did not change
+                    - (scope.admitted if scope is not None and after.H >= before.H - eps else frozenset()))
     if after.H < before.H - eps and not shown and not _fall_excused(before, after, new_bad, blamed, scope):
         return "regression", f"H fell from {before.H:.4f} to {after.H:.4f} (eps {eps:.4f})"
     if blamed:

@@ -59,3 +59,17 @@ def test_a_chaos_experiment_reaches_the_workloads_it_selects(world: Any, cluster
     chaos = world.store.get("PodChaos", "pod-failure-geo", NS)
     chaos["spec"]["selector"]["namespaces"] = [NS, "other"]
     assert touched_by(cluster, view, action, [chaos]) is None, "beyond the namespace its reach is unknown"
+
+
+def test_an_untaint_only_admits_the_pods_it_lets_start(world: Any, cluster: Any) -> None:
+    from stratus.tools.attribution import scope_of
+
+    since = cluster.now()
+    world.advance(5)
+    assert cluster.apply(parse(f"kubectl rollout restart deployment/geo -n {NS}")).ok
+    world.advance(30)
+    untaint = parse("kubectl taint nodes kind-worker maintenance:NoSchedule-")
+    assert "geo" in scope_of(cluster, NS, [untaint], [], since=since).admitted
+    restart = parse(f"kubectl rollout restart deployment/geo -n {NS}")
+    assert "geo" not in scope_of(cluster, NS, [untaint, restart], [], since=since).admitted, "geo was changed too"
+    assert not scope_of(cluster, NS, [untaint], []).admitted, "without the start time the reach is unknown"

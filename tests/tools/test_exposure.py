@@ -131,3 +131,17 @@ def test_a_newcomer_with_no_pod_before_or_after_is_not_blamed() -> None:
     assert tnr_verdict(before, after, EPS, DELTA, True, scope("mongodb-search"))[0] == "commit"
     with_pods = after.model_copy(update={"ready": READY})
     assert tnr_verdict(before, with_pods, EPS, DELTA, True, scope("mongodb-search"))[0] == "regression"
+
+
+def test_pods_a_change_only_let_start_answer_for_themselves_while_h_holds() -> None:
+    """A taint removed lets search's new pod start, and it is OOM-killed by its own limit: not the
+    change's doing while H holds; a fall of H is still judged, and a change to search itself is blamed."""
+    before = BEFORE.model_copy(update={"unhealthy": ["pod:frontend"], "developing": []})
+    after = before.model_copy(update={"H": 0.3, "unhealthy": ["alert:KubeContainerOOMKilled:search", "pod:frontend",
+                                                              "pod:search"]})
+    untainted = Scope(touched=frozenset({"search", "frontend"}), callees=CALLS, admitted=frozenset({"search"}))
+    verdict, why = tnr_verdict(before, after, EPS, DELTA, True, untainted)
+    assert verdict == "commit" and "not attributed to the change: search" in why
+    fell = after.model_copy(update={"H": 0.1})
+    assert tnr_verdict(before, fell, EPS, DELTA, True, untainted)[0] == "regression"
+    assert tnr_verdict(before, after, EPS, DELTA, True, scope("search", "frontend"))[0] == "regression"
