@@ -23,7 +23,15 @@ from stratus.state import HealthReport, Hypothesis, IncidentState, Transaction, 
 from stratus.tools import transaction as txn
 from stratus.tools.analyzers import assess
 from stratus.tools.attribution import scope_of
-from stratus.tools.health import Scope, component_of_pod, symptoms, tnr_verdict, unhealthy_components, with_current_h
+from stratus.tools.health import (
+    Scope,
+    component_of_pod,
+    symptoms,
+    tnr_verdict,
+    unhealthy_components,
+    with_current_h,
+    worsened,
+)
 from stratus.tools.kubectl import RISKY_VERBS, GuardError, db_state_read, inverse, parse, render, touches
 
 
@@ -92,24 +100,31 @@ def _objects(t: dict[str, Any]) -> set[Any]:
 
 
 def _unblocks(later: dict[str, Any], t: dict[str, Any]) -> bool:
-    """Whether a committed ``later`` change may have been what kept ``t`` from showing an effect: ``t`` was
-    judged ineffective (nothing worse, nothing better) and ``later`` cleared a component's own symptom (a
-    pod Ready again, a service no longer erring), so another fault that masked ``t``'s effect is gone; or
-    ``t`` was judged a regression and every component it made unhealthy is healthy after ``later``,
-    which cleared symptoms. An alert clock reset is no such clearing."""
+    """Whether a committed ``later`` change may have been what kept ``t`` from showing its effect.
+
+    ``later`` cleared some components' own symptoms (a pod Ready again, a service no longer erring; an
+    alert clock reset is no such clearing), so another fault that masked ``t``'s effect may be gone:
+    ``t`` was judged ineffective (nothing worse, nothing better); or it was a regression in which no
+    component newly became unhealthy and everything that got worse had its own problem at ``t``'s BEGIN,
+    one of them among those ``later`` cleared (``t`` exposed that fault, as a right fix does when the
+    traffic it restores reaches a second broken service); or a regression whose newly unhealthy
+    components are all healthy after ``later`` (pods it let in, stuck Pending on a node the other fault
+    tainted)."""
     before = symptoms((later.get("health_before") or {}).get("unhealthy") or [])
     after = symptoms((later.get("health_after") or {}).get("unhealthy") or [])
     cleared = unhealthy_components(list(before)) - unhealthy_components(list(after))
     if t.get("verdict") == "ineffective":
         return bool(cleared)
-    if t.get("verdict") != "regression":
+    if t.get("verdict") != "regression" or not t.get("health_before") or not t.get("health_after"):
         return False
-    # what got worse under ``t`` may have been the other fault's doing (pods it let in stuck Pending on a
-    # tainted node): if ``later`` cleared symptoms and none of those components is unhealthy after it
-    new = unhealthy_components((t.get("health_after") or {}).get("unhealthy") or []) - \
-        unhealthy_components((t.get("health_before") or {}).get("unhealthy") or [])
-    still = unhealthy_components((later.get("health_after") or {}).get("unhealthy") or [])
-    return bool(cleared and new) and not new & still
+    was, now = HealthReport(**t["health_before"]), HealthReport(**t["health_after"])
+    new = unhealthy_components(now.unhealthy) - unhealthy_components(was.unhealthy)
+    if new:
+        still = unhealthy_components((later.get("health_after") or {}).get("unhealthy") or [])
+        return bool(cleared) and not new & still
+    worse = worsened(was, now)
+    prior = unhealthy_components(was.unhealthy) | set(was.developing)
+    return bool(worse & cleared) and worse <= prior
 
 
 def tried_plans(state: IncidentState) -> TriedPlans:
@@ -119,8 +134,9 @@ def tried_plans(state: IncidentState) -> TriedPlans:
     says, with one exception: it gets one more try if a change committed after it touched one of the
     objects it touches, because its verdict was given in a world that change altered where the plan
     acts (e.g. a client's fix judged ineffective while its server was broken; the server's fix then
-    committed), or if it was judged ineffective and a later commit cleared some component's own symptom
-    (in a compound incident another fault can mask a right fix's effect: ``_unblocks``). A commit that
+    committed), or if a later commit cleared a component's own symptom and the plan was judged
+    ineffective, or a regression that only worsened components with their own problem, one of them
+    cleared (in a compound incident another fault can mask a right fix's effect: ``_unblocks``). A commit that
     cleared nothing (say, a restart of an unrelated service that merely reset an alert's clock)
     re-opens nothing. A transaction interrupted by a crash was never judged: its plan
     may run again after recovery (apply and restore set desired state, so a replay is safe).

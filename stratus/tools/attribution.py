@@ -106,7 +106,27 @@ def touched_by(cluster: Cluster, view: View, action: Action, snapshot: list[dict
         return _selected(view, pod_selector.get("matchLabels"))
     if action.kind in ("ConfigMap", "Secret"):
         return _referencing(view, action.kind, action.name) or None
+    if action.kind.endswith("Chaos"):
+        return _chaos_targets(view, obj)
     return None
+
+
+def _chaos_targets(view: View, obj: dict[str, Any] | None) -> set[str] | None:
+    """Workloads a Chaos Mesh experiment selects (its ``selector``, and a NetworkChaos's ``target``), or
+    ``None`` when a selector reaches beyond the namespace or selects by anything but pod labels."""
+    namespace = view.namespace
+    spec = (obj or {}).get("spec") or {}
+    out: set[str] = set()
+    for sel in (spec.get("selector"), (spec.get("target") or {}).get("selector")):
+        if sel is None:
+            continue
+        if set(sel) - {"namespaces", "labelSelectors"} or set(sel.get("namespaces") or [namespace]) != {namespace}:
+            return None
+        selected = _selected(view, sel.get("labelSelectors"))
+        if selected is None:
+            return None
+        out |= selected
+    return out or None
 
 
 def call_graph(cluster: Cluster, view: View) -> dict[str, frozenset[str]]:
@@ -133,15 +153,18 @@ def call_graph(cluster: Cluster, view: View) -> dict[str, frozenset[str]]:
 
 def scope_of(cluster: Cluster, namespace: str, actions: list[Action], snapshot: list[dict[str, Any]],
              since: float | None = None) -> Scope:
-    """The ``Scope`` of a transaction: its touched components and the namespace's call graph. ``since``
-    is when it began (see ``touched_by``)."""
+    """The ``Scope`` of a transaction: its touched components, those of them it only let start pods
+    (``Scope.admitted``), and the namespace's call graph. ``since`` is when it began (see
+    ``touched_by``)."""
     view = View.read(cluster, namespace)
-    touched: set[str] = set()
+    admitted: set[str] = set()
+    changed: set[str] = set()
     everything = False  # an action whose reach is unknown (a Node, an unknown kind) touches everything
     for a in actions:
         t = touched_by(cluster, view, a, snapshot, since)
         if t is None:
             everything = True
             break
-        touched |= t
-    return Scope(touched=None if everything else frozenset(touched), callees=call_graph(cluster, view))
+        (admitted if since is not None and relaxes_admission(a) else changed).update(t)
+    return Scope(touched=None if everything else frozenset(admitted | changed), callees=call_graph(cluster, view),
+                 admitted=frozenset(admitted - changed))

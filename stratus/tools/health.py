@@ -248,10 +248,13 @@ class Scope:
     Attributes:
         touched: components the actions change (``None``: anything, e.g. a Node or an unknown kind).
         callees: component -> every component it calls, directly or not (the call graph).
+        admitted: touched components that no action changes, only lets start pods (a quota or a
+            LimitRange deleted, a node uncordoned or untainted): their new pods run their own spec.
     """
 
     touched: frozenset[str] | None
     callees: dict[str, frozenset[str]] = field(default_factory=dict)
+    admitted: frozenset[str] = frozenset()
 
     def reaches(self, component: str) -> bool:
         """Whether the actions could have affected ``component``: touched, or calling a touched one."""
@@ -316,6 +319,78 @@ def _fall_excused(before: HealthReport, after: HealthReport, new_bad: set[str], 
     return any(scope.reaches(c) for c in cleared | back)
 
 
+FINDING = "latent:"
+"""U entries that are a static configuration finding (an analyzer's, from manifests alone)."""
+
+
+def worsened(before: HealthReport, after: HealthReport) -> set[str]:
+    """Components that got worse: a U entry they did not have at BEGIN (findings aside: a configuration
+    read is no worse for traffic), or trouble newly developing. A component with no Ready pod at BEGIN
+    that has one now is not worse, whatever it reports: the errors it serves now are answers it could
+    not give before."""
+    had = set(before.unhealthy)
+    grew = {u.rsplit(":", 1)[-1] for u in after.unhealthy if u not in had and not u.startswith(FINDING)}
+    back = {c for c, n in after.ready.items() if n and not before.ready.get(c)}
+    return (grew | (set(after.developing) - set(before.developing))) - back
+
+
+def local_progress(before: HealthReport, after: HealthReport, scope: Scope) -> set[str]:
+    """Where the change made progress where it acts (a known ``scope.touched``): a symptom cleared on a
+    touched component or one of its callers that serves with as many Ready pods as before, or a static
+    finding cleared on an untouched caller (its reference to the touched objects resolves now; a change
+    to a workload can reset that workload's own findings, never its caller's configuration)."""
+    touched = scope.touched or frozenset()
+    callers = {c for c, callees in scope.callees.items() if callees & touched} - touched
+    out = {c for c in (u.rsplit(":", 1)[-1] for u in symptoms(before.unhealthy) - symptoms(after.unhealthy))
+           if c in touched | callers and after.ready.get(c, 0) >= max(1, before.ready.get(c, 0))}
+    gone = {u for u in before.unhealthy if u.startswith(FINDING)} - set(after.unhealthy)
+    return out | ({u.rsplit(":", 1)[-1] for u in gone} & callers)
+
+
+def exposed(before: HealthReport, after: HealthReport, scope: Scope | None) -> tuple[set[str], set[str]]:
+    """The faults a change exposed and the components they spread to, when together they explain
+    everything that got worse (else two empty sets).
+
+    In a compound incident a right fix can let traffic reach another fault it masked (a client that
+    reaches its server again now waits on that server's broken database): H falls, yet the change did
+    no harm. An exposed fault is a component that got worse and already had its own problem at BEGIN
+    (unhealthy or developing), and either is neither touched nor a callee of a touched component (whose
+    traffic the change may have cut) nor a caller of one (whose calls to it may fail now), or is no such
+    caller and already had a pod not Ready at BEGIN and lost no Ready pod (it was failing on its own:
+    restarting it with the rest of a plan changed nothing there). Everything else that got worse must be
+    untouched and call an exposed fault (the fault spreading to its callers, which may have been healthy
+    while the traffic did not reach it); a callee of a touched component only if it errs (a cut of its
+    traffic starves it, but cannot make it answer with errors). And the change made ``local_progress``:
+    a change that breaks something shows no progress where it acts."""
+    none: tuple[set[str], set[str]] = (set(), set())
+    if scope is None or scope.touched is None:
+        return none
+    worse = worsened(before, after)
+    prior = unhealthy_components(before.unhealthy) | set(before.developing)
+    touched = set(scope.touched)
+    callees = touched.union(*(scope.callees.get(t, frozenset()) for t in touched))
+    callers = {c for c, down in scope.callees.items() if down & touched}
+    failing = {c.split(":", 1)[1] for c in before.unhealthy if c.startswith("pod:")}
+    found = {c for c in worse if c in prior and c not in callers and (c not in callees or (
+        c in failing and after.ready.get(c, 0) >= before.ready.get(c, 0)))}
+    erring = {c for c in worse if f"errors:{c}" in after.unhealthy or c in after.developing}
+    spread = {c for c in worse - found - touched
+              if scope.callees.get(c, frozenset()) & found and (c not in callees or c in erring)}
+    if not found or worse - found - spread or not local_progress(before, after, scope):
+        return none
+    return found, spread
+
+
+def _podless(before: HealthReport, after: HealthReport, new_bad: set[str], scope: Scope | None) -> set[str]:
+    """Untouched newcomers with no pod before or after the change (a deleted workload whose callers now
+    reach its name): nothing of theirs runs for the change to have broken."""
+    if scope is None or scope.touched is None:
+        return set()
+    pods = set(before.ready) | set(after.ready) | {
+        u.split(":", 1)[1] for u in before.unhealthy + after.unhealthy if u.startswith("pod:")}
+    return new_bad - pods - scope.touched
+
+
 def tnr_verdict(before: HealthReport, after: HealthReport, eps: float, delta: float,
                 incident_open: bool, scope: Scope | None = None) -> tuple[Verdict, str]:
     """The TNR gate (DESIGN §6.7) for one transaction.
@@ -323,25 +398,32 @@ def tnr_verdict(before: HealthReport, after: HealthReport, eps: float, delta: fl
     ``before`` is the health at BEGIN (its H over the window since the symptom began); ``scope`` limits
     the blame for newly unhealthy components to what the actions could have affected (``None``: blame
     every new one), and a fall of H that only out-of-reach newcomers explain is not the change's
-    (``_fall_excused``). Progress is a gain of ``delta`` in H, a symptom that cleared, or an unhealthy component
-with no Ready pod that has one again (a database scaled back up): an alert or a finding
-    clearing while the component's own state did not improve (a restart resets alert clocks and rollout
-    history) is not progress."""
+    (``_fall_excused``), nor is one that a fault the change ``exposed`` explains. Progress is a gain of
+    ``delta`` in H, a symptom that cleared, an unhealthy component with no Ready pod that has one again
+    (a database scaled back up), or an exposed fault (the change made progress where it acts): an alert
+    or a finding clearing while the component's own state did not improve (a restart resets alert clocks
+    and rollout history) is not progress."""
     was, now = unhealthy_components(before.unhealthy), unhealthy_components(after.unhealthy)
     new_bad = now - was
-    blamed = sorted(new_bad if scope is None else scope.blamed(new_bad, before))
-    if after.H < before.H - eps and not _fall_excused(before, after, new_bad, blamed, scope):
+    shown, spread = exposed(before, after, scope) if after.H < before.H - eps else (set(), set())
+    blamed = sorted((new_bad if scope is None else scope.blamed(new_bad, before)) - spread
+                    - _podless(before, after, new_bad, scope)
+                    # pods a change only let start fail by their own spec, which it did not change
+                    - (scope.admitted if scope is not None and after.H >= before.H - eps else frozenset()))
+    if after.H < before.H - eps and not shown and not _fall_excused(before, after, new_bad, blamed, scope):
         return "regression", f"H fell from {before.H:.4f} to {after.H:.4f} (eps {eps:.4f})"
     if blamed:
         detail = [u for u in after.unhealthy if u.rsplit(":", 1)[-1] in blamed]
         return "regression", f"newly unhealthy: {', '.join(detail)}"
     excused = sorted(new_bad - set(blamed))
     note = f"; not attributed to the change: {', '.join(excused)}" if excused else ""
+    if shown:
+        note += f"; H fell as it exposed the untouched fault(s) at {', '.join(sorted(shown))}"
     if incident_open:
         gained = after.H - before.H >= delta
         cleared = symptoms(before.unhealthy) - symptoms(after.unhealthy)
         back = {c for c in was if not before.ready.get(c) and after.ready.get(c)}
-        if not gained and not cleared and not back:
+        if not gained and not cleared and not back and not shown:
             return "ineffective", (f"incident still open and the change neither raised H by {delta} "
                                    f"({before.H:.4f} -> {after.H:.4f}) nor cleared a symptom (pod not Ready, "
                                    f"service erring, no Ready pod){note}")

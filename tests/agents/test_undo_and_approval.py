@@ -73,14 +73,41 @@ def test_an_ineffective_plan_gets_one_more_try_after_a_commit_that_cleared_a_sym
     harmful = {**UNDONE, "verdict": "regression"}
     assert "restart-search" in tried_plans({"namespace": NS, "transactions": [harmful, cleared]})  # type: ignore[typeddict-item]
     # a regression is re-opened only when what it made unhealthy is healthy after the later commit
-    exposed = {**harmful, "health_before": {"unhealthy": ["pod:geo"]},
-               "health_after": {"unhealthy": ["pod:geo", "pod:search"]}}
+    exposed = {**harmful, "health_before": _health(0.3, ["pod:geo"]),
+               "health_after": _health(0.2, ["pod:geo", "pod:search"])}
     assert "restart-search" not in tried_plans({"namespace": NS, "transactions": [exposed, cleared]})  # type: ignore[typeddict-item]
     still = {**cleared, "health_after": {"unhealthy": ["pod:search"]}}
     assert "restart-search" in tried_plans({"namespace": NS, "transactions": [exposed, still]})  # type: ignore[typeddict-item]
     alert_only = {**cleared, "health_before": {"unhealthy": ["alert:KubePodNotReady:geo"]},
                   "health_after": {"unhealthy": []}}
     assert "restart-search" in tried_plans({"namespace": NS, "transactions": [UNDONE, alert_only]})  # type: ignore[typeddict-item]
+
+
+def _health(h: float, unhealthy: list[str], developing: list[str] | None = None) -> dict[str, Any]:
+    return {"at": 0.0, "window_s": 60.0, "availability": 2 * h, "error_ratio": 0.0, "latency_norm": 0.0, "H": h,
+            "unhealthy": unhealthy, "developing": developing or []}
+
+
+def test_a_fix_undone_for_exposing_another_fault_gets_one_more_try_once_that_fault_is_fixed() -> None:
+    """user's Service reverted: H fell only because search, OOM-killed already, got more traffic; search's
+    fix then commits and clears search's own symptom, so the revert is judged again. A regression that
+    made a component unhealthy that was healthy before stays undone."""
+    revert = {**_tx("revert-user", f"kubectl rollout restart deployment/user -n {NS}", "undone", "regression"),
+              "health_before": _health(0.26, ["errors:frontend", "pod:search"], ["search"]),
+              "health_after": _health(0.1, ["errors:frontend", "pod:search", "alert:KubePodCrashLooping:search"])}
+    search = {**_tx("fix-search", f"kubectl rollout undo deployment/search -n {NS}", "committed", "commit"),
+              "health_before": _health(0.1, ["errors:frontend", "pod:search"]),
+              "health_after": _health(0.49, ["alert:NoRequestsReceived:user"])}
+    assert "revert-user" not in tried_plans({"namespace": NS, "transactions": [revert, search]})  # type: ignore[typeddict-item]
+    again = {**revert, "id": "again"}
+    assert "revert-user" in tried_plans({"namespace": NS, "transactions": [revert, search, again]}), \
+        "only one more try"  # type: ignore[typeddict-item]
+    broke = {**revert, "health_after": _health(0.1, ["errors:frontend", "pod:search", "errors:user"])}
+    assert "revert-user" in tried_plans({"namespace": NS, "transactions": [broke, search]})  # type: ignore[typeddict-item]
+    unrelated = {**search, "health_before": _health(0.1, ["errors:frontend", "pod:search", "pod:geo"]),
+                 "health_after": _health(0.1, ["errors:frontend", "pod:search"])}
+    assert "revert-user" in tried_plans({"namespace": NS, "transactions": [revert, unrelated]}), \
+        "a commit that cleared a component the revert did not worsen re-opens nothing"  # type: ignore[typeddict-item]
 
 
 def test_approval_is_asked_only_for_a_plan_the_guard_and_dry_run_accepted(world: Any, cluster: Any,

@@ -158,6 +158,7 @@ def test_tnr_verdict_does_not_blame_what_was_developing_at_begin() -> None:
     """search calls the touched geo, but its alert was already pending at BEGIN."""
     before = report(0.2, ["pod:geo"])
     after = report(0.25, ["alert:HighRequestErrorRate:search"])
+    before.ready = after.ready = {"frontend": 1, "search": 1}
     scope = Scope(touched=frozenset({"geo"}), callees=CALLS)
     assert tnr_verdict(before, after, 0.005, 0.01, True, scope)[0] == "regression"
     before.developing = ["search"]
