@@ -14,6 +14,10 @@ the symptoms began (STRATUS's own changes come after them), and lines up with th
 - ``ObjectDeletedBeforeSymptoms``: a deleted object whose consumers now fail;
 - ``ChangeNearSymptoms`` (info): the object serves a component with symptoms, or one next to a broken one.
 
+Each finding's ``link`` fact says which of these ties the change to the symptoms (``deleted``,
+``broke_reference``, ``broken``, ``near``), so a plan can tell a change that broke something from one
+that merely sits next to it.
+
 A change that lines up with nothing is not reported, nor is a rollout restart (it changes no configuration)
 or a scale-up whose old replicas still serve. A deletion the journal already saw "healthy" still counts
 while the object is gone and what it served fails now: health lags a deletion.
@@ -240,17 +244,17 @@ def changes(v: View) -> list[Finding]:
             if c["op"] == "delete" and (comp in broken or lost):
                 out.append(finding("changes", f"{c['kind']}/{c['name']}", f"{what} was deleted {when}, shortly before "
                                    f"{comp} began to fail ({broken.get(comp) or lost})", comp,
-                                   "ObjectDeletedBeforeSymptoms", "critical", [ref], **facts))
+                                   "ObjectDeletedBeforeSymptoms", "critical", [ref], link="deleted", **facts))
             elif breaks:
                 out.append(finding("changes", f"{c['kind']}/{c['name']}", f"{what} was updated {when} ({fields}) and "
                                    f"a reference that worked while healthy fails on what it changed", comp,
-                                   "ChangeBrokeReference", "critical", [ref], **facts))
+                                   "ChangeBrokeReference", "critical", [ref], link="broke_reference", **facts))
             elif _object_broken(v, c, comp, broken):
                 out.append(finding("changes", f"{c['kind']}/{c['name']}", f"{what} was {c['op']}d {when} ({fields}) "
                                    f"and is broken now ({broken.get(comp, 'no endpoints or unresolved address')})",
-                                   comp, "ChangeOnBrokenObject", "warning", [ref], **facts))
+                                   comp, "ChangeOnBrokenObject", "warning", [ref], link="broken", **facts))
             elif comp in near:
                 out.append(finding("changes", f"{c['kind']}/{c['name']}", f"{what} was {c['op']}d {when} ({fields}), "
                                    f"next to components with symptoms", comp, "ChangeNearSymptoms", "info",
-                                   [ref], **facts))
+                                   [ref], link="near", **facts))
     return out
