@@ -14,6 +14,7 @@ from stratus.cluster.actions import Action
 from stratus.cluster.mutate import STRATUS_CHANGE
 from stratus.state import Hypothesis
 from stratus.tools.analyzers import View
+from stratus.tools.analyzers.admission import policed
 
 Candidate = tuple[list[Action], str]
 RunbookFn = Callable[[View, Hypothesis, dict[str, Any]], Iterator[Candidate]]
@@ -175,6 +176,8 @@ def bad_rollout(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidat
 
 @runbook("oom_limit")
 def oom_limit(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
+    if h.component in policed(v):
+        return  # killed under a LimitRange default: limit_range_default puts the policy back
     yield from _undo(v, h.component)
     d = _deployment(v, h.component)
     # a workload that declares no memory limit was killed under one it never set (a LimitRange default):
@@ -265,6 +268,6 @@ def db_user(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
 def generic(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
     if _deployment(v, h.component) is None:
         return
-    if h.fault_class == "crash_loop":
+    if h.fault_class == "crash_loop" and h.component not in policed(v):
         yield from _undo(v, h.component)
     yield _restart(h.component)
