@@ -158,12 +158,26 @@ def from_journal(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candida
 
 
 def _bystander(h: Hypothesis, kind: str, name: str) -> bool:
-    """Whether a changed workload, ConfigMap or Secret is only next to the symptoms: every finding on it
-    is ``ChangeNearSymptoms``, which the changes analyzer gives such an object only when what it runs or
-    feeds works (a routine rollout, a config edit) or when it was scaled up and its old replicas still
-    serve. Reverting it would undo someone's legitimate change on the strength of its timing alone."""
-    links = {f.get("link") for f in _facts(h) if f.get("kind") == kind and f.get("name") == name}
-    return links == {"near"} and kind in (*WORKLOADS, "ConfigMap", "Secret")
+    """Whether a change is routine and only next to the symptoms: every finding on the object is
+    ``ChangeNearSymptoms`` (the changes analyzer's word for a change whose own workload or readers work,
+    or a scale-up whose old replicas still serve), and it is an update of the kind people make every day
+    (a workload's image tag or a larger replica count, a ConfigMap's or Secret's data). Reverting it
+    would undo a legitimate change on the strength of its timing alone. A changed command, env, probe or
+    a scale-down is never routine: a workload can run Ready and still serve nothing useful."""
+    facts = [f for f in _facts(h) if f.get("kind") == kind and f.get("name") == name]
+    if not facts or {f.get("link") for f in facts} != {"near"} or any(f.get("op") != "update" for f in facts):
+        return False
+    fields = [x for f in facts for x in f.get("fields") or []]
+    if kind in WORKLOADS:
+        return bool(fields) and all(x["field"] == "image" or x["field"] == "replicas" and _grew(x) for x in fields)
+    return kind in ("ConfigMap", "Secret") and bool(fields) and all(x["field"] == "data" for x in fields)
+
+
+def _grew(field: dict[str, Any]) -> bool:
+    try:
+        return int(field["after"]) > int(field["before"])
+    except (TypeError, ValueError):
+        return False
 
 
 def _services_of(v: View, component: str) -> list[str]:

@@ -20,8 +20,8 @@ that merely sits next to it.
 
 A change that lines up with nothing is not reported, nor is a rollout restart (it changes no configuration)
 or a scale-up whose old replicas still serve. A workload whose pods are OOM-killed under a LimitRange's
-default limit is not broken by its own change unless that change touched its resources (a rollout only
-made new pods, and they were admitted under the default): the change is next to the symptoms, no more. A deletion the journal already saw "healthy" still counts
+default limit is not broken by a change of its image tag alone (that rollout only made new pods, and
+they were admitted under the default): the change is next to the symptoms, no more. A deletion the journal already saw "healthy" still counts
 while the object is gone and what it served fails now: health lags a deletion.
 """
 
@@ -214,8 +214,8 @@ def _object_broken(v: View, c: dict[str, Any], comp: str, broken: dict[str, str]
         return False
     if _scaled_down_unserved(v, c):
         return True
-    if c["kind"] in WORKLOADS and comp in policed and not any(f["field"] in ("limits", "requests") for f in c["fields"]):
-        return False  # its pods die under a LimitRange default: the change only made new pods that got it
+    if c["kind"] in WORKLOADS and comp in policed and c["fields"] and all(f["field"] == "image" for f in c["fields"]):
+        return False  # its pods die under a LimitRange default: a new image tag only made new pods that got it
     if c["kind"] == "Service":
         return c["op"] == "delete" or _no_endpoints(v, c["name"])
     if c["kind"] in WORKLOADS and _bad_address(v, c):

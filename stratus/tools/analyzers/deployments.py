@@ -102,7 +102,7 @@ def deployments(v: View) -> list[Finding]:
             diff = _template_diff(prev["spec"]["template"], cur["spec"]["template"])
             cur_ready = cur.get("status", {}).get("readyReplicas", 0)
             # pods that die under a LimitRange default were broken by the policy, not by this rollout
-            excused = name in policed and "containers[0].resources" not in diff
+            excused = name in policed and set(diff) == {"containers[0].image"}
             if diff and cur_ready < max(1, cur["spec"].get("replicas", 1)) and not excused:
                 changed = ", ".join(sorted(diff))
                 out.append(finding("deployments", ref, f"{name}: revision {cur['metadata']['annotations'].get(rev)} "
