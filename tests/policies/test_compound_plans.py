@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from stratus.bench import benign
-from stratus.policies.generic import _closest_selector
+from stratus.policies.generic import _bystander, _closest_selector
 from stratus.policies.rules import RulesPolicy
+from stratus.state import Hypothesis
 from stratus.tools.analyzers import View
 from stratus.tools.journal import ChangeJournal
 from tests.conftest import act, drain
@@ -122,3 +123,21 @@ def test_a_client_is_not_pointed_at_a_service_whose_port_moved(world: Any, clust
     plans = all_plans(cluster, journal)
     assert heads(plans[0][2]) == [f"kubectl apply -n {NS} -f -"]
     assert not [(cls, comp) for cls, comp, cmds in plans if any(c.startswith("kubectl set env") for c in cmds)]
+
+
+def near(kind: str, field: str, before: str, after: str, link: str = "near") -> Hypothesis:
+    fact = {"kind": kind, "name": "x", "op": "update", "link": link,
+            "fields": [{"field": field, "path": field, "before": before, "after": after}]}
+    return Hypothesis(component="x", fault_class="recent_change", confidence=0.5, data={"facts": [fact]})
+
+
+@pytest.mark.parametrize(("hyp", "routine"), [
+    (near("Deployment", "image", "app:1.0", "app:1.1"), True),
+    (near("Deployment", "replicas", "1", "2"), True),
+    (near("ConfigMap", "data", '"info"', '"debug"'), True),
+    (near("Deployment", "replicas", "1", "0"), False),
+    (near("Deployment", "command", "null", '["other"]'), False),
+    (near("Deployment", "image", "app:1.0", "app:1.1", link="broken"), False),
+], ids=["image-tag", "scale-up", "config-data", "scale-to-zero", "command", "image-that-broke-its-pods"])
+def test_only_routine_changes_next_to_the_symptoms_are_bystanders(hyp: Hypothesis, routine: bool) -> None:
+    assert _bystander(hyp, hyp.data["facts"][0]["kind"], "x") is routine
