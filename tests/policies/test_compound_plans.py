@@ -141,3 +141,23 @@ def near(kind: str, field: str, before: str, after: str, link: str = "near") -> 
 ], ids=["image-tag", "scale-up", "config-data", "scale-to-zero", "command", "image-that-broke-its-pods"])
 def test_only_routine_changes_next_to_the_symptoms_are_bystanders(hyp: Hypothesis, routine: bool) -> None:
     assert _bystander(hyp, hyp.data["facts"][0]["kind"], "x") is routine
+
+
+def test_a_workload_with_a_second_mistake_gets_its_healthy_template_not_a_restart(world: Any, cluster: Any) -> None:
+    journal = ChangeJournal([NS])
+    watch(world, cluster, journal, 120)
+    d = cluster.get("Deployment", "geo", NS)
+    probe = {"tcpSocket": {"port": 9999}, "periodSeconds": 10, "failureThreshold": 3}
+    act(cluster, "patch", "Deployment", "geo", type="json", patch=[
+        {"op": "add", "path": "/spec/template/spec/containers/0/livenessProbe", "value": probe}])
+    act(cluster, "create", "LimitRange", "mem-defaults", manifest=LIMIT_RANGE)
+    benign._apply(world, benign.BenignChange("rollout", "rate"))  # a routine rollout, also under the default
+    watch(world, cluster, journal, 120)
+    policy = RulesPolicy(journal)
+    _f, hyps, view = policy.diagnose(cluster, NS)
+    plan = next(p for h in hyps if h.fault_class == "limit_range_default" for p in policy.plans(cluster, NS, h, view))
+    by_name = {a.name: a for a in plan.actions}
+    assert by_name["geo"].verb == "apply", plan.commands
+    assert "livenessProbe" not in by_name["geo"].params["manifest"]["spec"]["template"]["spec"]["containers"][0]
+    assert by_name["geo"].params["manifest"]["spec"]["replicas"] == d["spec"]["replicas"]
+    assert by_name["rate"].verb == "rollout_restart", plan.commands
