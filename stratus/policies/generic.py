@@ -14,7 +14,9 @@ so every candidate goes through the guard, the dry run and TNR:
 - ``node_unschedulable``: undo the taints and cordons the journal saw appear (a cordon without one).
 
 Which of these runs first is the ranking's business (signal weights): a change is only evidence when it
-lines up with the symptoms, so a plan never wins just because its change was recent.
+lines up with the symptoms, so a plan never wins just because its change was recent. Nor is one offered
+for a change that merely sits next to the symptoms (a routine rollout, scale-up or config edit: the
+changes analyzer's ``ChangeNearSymptoms`` alone), or for a client whose change left its wiring alone.
 """
 
 from __future__ import annotations
@@ -35,11 +37,6 @@ from stratus.tools.analyzers.leftovers import denies_all
 from stratus.tools.analyzers.match import pod_templates, selector_matches
 from stratus.tools.journal import restore_secret
 
-CLASSES = frozenset({"recent_change", "missing_object", "broken_reference", "insufficient_resources",
-                     "node_unschedulable"})
-"""The classes these plans serve. A generic plan whose commands were already tried (under a runbook's
-own class, or rejected by a human) is not proposed again: it is a fallback, not a second opinion."""
-
 CREATABLE = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Service", "ConfigMap", "NetworkPolicy",
                        "ResourceQuota", "HorizontalPodAutoscaler"})
 """Kinds a plan may re-create from their last healthy manifest (the allow-list's ``create``). A Secret is
@@ -47,6 +44,8 @@ re-created apart: only its contents kept in the journal's memory, never a manife
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet")
 POLICIES = ("ResourceQuota", "LimitRange", "NetworkPolicy")
 """Namespace policies: reverting one means deleting it when it is new (``put_back``)."""
+MIN_LIKENESS = 0.6
+"""How alike (difflib ratio) a label value must be to a selector's for the selector to be "repaired" to it."""
 
 
 def _facts(h: Hypothesis) -> list[dict[str, Any]]:
@@ -165,8 +164,31 @@ def from_journal(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candida
     if nodes:  # one plan for every node: a taint left on the others is the same mistake left half undone
         yield nodes, "the nodes accept pods again as they did while healthy"
     for kind, name in dict.fromkeys(objects):
-        if kind != "Node":
+        if kind != "Node" and not _bystander(h, kind, name):
             yield from revert(v, kind, name)
+
+
+def _bystander(h: Hypothesis, kind: str, name: str) -> bool:
+    """Whether a change is routine and only next to the symptoms: every finding on the object is
+    ``ChangeNearSymptoms`` (the changes analyzer's word for a change whose own workload or readers work,
+    or a scale-up whose old replicas still serve), and it is an update of the kind people make every day
+    (a workload's image tag or a larger replica count, a ConfigMap's or Secret's data). Reverting it
+    would undo a legitimate change on the strength of its timing alone. A changed command, env, probe or
+    a scale-down is never routine: a workload can run Ready and still serve nothing useful."""
+    facts = [f for f in _facts(h) if f.get("kind") == kind and f.get("name") == name]
+    if not facts or {f.get("link") for f in facts} != {"near"} or any(f.get("op") != "update" for f in facts):
+        return False
+    fields = [x for f in facts for x in f.get("fields") or []]
+    if kind in WORKLOADS:
+        return bool(fields) and all(x["field"] == "image" or x["field"] == "replicas" and _grew(x) for x in fields)
+    return kind in ("ConfigMap", "Secret") and bool(fields) and all(x["field"] == "data" for x in fields)
+
+
+def _grew(field: dict[str, Any]) -> bool:
+    try:
+        return int(field["after"]) > int(field["before"])
+    except (TypeError, ValueError):
+        return False
 
 
 def _services_of(v: View, component: str) -> list[str]:
@@ -198,7 +220,8 @@ def _selected_elsewhere(v: View, owner: str) -> list[dict[str, Any]]:
 
 def _closest_selector(v: View, sel: dict[str, str], owner: str) -> dict[str, str] | None:
     """The selector's keys with the values of the workload whose labels differ least from it, among
-    workloads no other Service selects (a workload another Service serves is not this one's)."""
+    workloads no other Service selects (a workload another Service serves is not this one's) and whose
+    differing values are spelled like the selector's (``MIN_LIKENESS``)."""
     taken = _selected_elsewhere(v, owner)
     best: tuple[int, float, dict[str, str]] | None = None
     for _kind, _name, t in pod_templates(v):
@@ -206,9 +229,11 @@ def _closest_selector(v: View, sel: dict[str, str], owner: str) -> dict[str, str
         if not all(k in labels for k in sel) or any(selector_matches(labels, other) for other in taken):
             continue
         diff = [k for k in sel if labels[k] != sel[k]]
-        score = (len(diff), -sum(SequenceMatcher(None, labels[k], sel[k]).ratio() for k in diff),
-                 {k: labels[k] for k in sel})
-        if diff and (best is None or score[:2] < best[:2]):
+        likeness = [SequenceMatcher(None, labels[k], sel[k]).ratio() for k in diff]
+        if not diff or min(likeness) < MIN_LIKENESS:
+            continue  # a typo stays close to the word it misspells; a far label is another workload
+        score = (len(diff), -sum(likeness), {k: labels[k] for k in sel})
+        if best is None or score[:2] < best[:2]:
             best = score
     return best[2] if best else None
 
@@ -274,6 +299,26 @@ def _env_fixes(v: View, h: Hypothesis) -> Iterator[Candidate]:
                 f"{h.component} reaches {value} again"
 
 
+WIRING = ("env", "envFrom", "ports", "command", "args", "volumeMounts")
+"""Container fields a reference runs through: a workload whose change left them alone (a new image tag,
+a replica count) did not break a reference, and reverting it would undo someone's routine change."""
+
+
+def _wiring_changed(v: View, component: str) -> bool:
+    """Whether the workload's labels, volumes or containers' ``WIRING`` differ from its last healthy version."""
+    healthy = v.journal.last_healthy("Deployment", component, v.namespace) if v.journal else None
+    now = v.template_of(component)
+    if healthy is None or now is None:
+        return False
+    old = (healthy.get("spec") or {}).get("template") or {}
+
+    def wiring(t: dict[str, Any]) -> Any:
+        spec = t.get("spec") or {}
+        return ((t.get("metadata") or {}).get("labels"), spec.get("volumes"),
+                [[c.get(k) for k in WIRING] for c in spec.get("containers") or []])
+    return bool(wiring(old) != wiring(now))
+
+
 @runbook("broken_reference")
 def broken_reference(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
     """Put back the side of a reference that changed (a re-created workload, a reverted ConfigMap or
@@ -288,14 +333,16 @@ def broken_reference(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Can
     for svc in _services_of(v, h.component):
         yield from revert(v, "Service", svc)
     if v.template_of(h.component) is not None:
-        yield from revert(v, "Deployment", h.component)
+        if _wiring_changed(v, h.component):
+            yield from revert(v, "Deployment", h.component)
         yield from _env_fixes(v, h)
     for f in _facts(h):
         if f.get("selector"):
             owner = next((s["metadata"]["name"] for s in v.services
                           if (s.get("spec") or {}).get("selector") == f["selector"]), None)
             fixed = _closest_selector(v, f["selector"], owner) if owner else None
-            if fixed and owner:
+            if fixed and owner and not any(_recreate_selected(v, f["selector"])):
+                # the selector is right when the workload it picked was deleted: bring that back instead
                 yield [Action(verb="patch", kind="Service", name=owner,
                               params={"type": "merge", "patch": {"spec": {"selector": fixed}}})], \
                     f"Service {owner} selects the pods of the workload labelled {fixed}"

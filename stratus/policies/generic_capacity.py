@@ -9,7 +9,8 @@ candidate goes through the guard, the dry run and TNR:
 - ``limit_range_default``: a LimitRange whose default memory limit the OOM-killed containers run under
   is put back the same way, and in the same plan every workload whose pods were admitted under it is
   restarted, so they are admitted again without the default (a plan that only removed it would leave
-  the running pods with the limit);
+  the running pods with the limit); one whose own template also changed since the namespace was last
+  healthy, in more than its image, gets that template back instead (the OOM kills hid that mistake);
 - ``claim_unusable``: a PersistentVolumeClaim a workload mounts is re-created from its last healthy
   version when it was deleted (its data went with it), or deleted and re-created when it is Pending and
   bound to no volume (it never held data): a claim's spec is immutable, so a wrong StorageClass is fixed
@@ -24,6 +25,7 @@ evidence does not tie to the failing pods, and none at all without a journal for
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from typing import Any
 
@@ -120,10 +122,37 @@ def limit_range_default(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[
         actions = put_back(v, "LimitRange", name) if lr is not None else []
         if not actions:
             continue
-        restarts = [Action(verb="rollout_restart", kind=kind, name=w) for kind, w in admitted_under(v, lr or {})]
+        restarts = [_renew(v, kind, w) for kind, w in admitted_under(v, lr or {})]
         yield actions + restarts, (f"LimitRange {name} is as it was while healthy and the pods admitted under it "
                                    f"({', '.join(w for _k, w in admitted_under(v, lr or {})) or 'none'}) run "
                                    f"without its default")
+
+
+def _wiring(template: dict[str, Any]) -> dict[str, Any]:
+    """A pod template without what routine changes move (image tags, the restart annotation)."""
+    t = copy.deepcopy(template)
+    t.get("metadata", {}).pop("annotations", None)
+    for c in containers(t.get("spec") or {}):
+        c.pop("image", None)
+    return t
+
+
+def _renew(v: View, kind: str, name: str) -> Action:
+    """How a workload admitted under the LimitRange gets new pods: a restart, or, when its own template
+    changed since the namespace was last healthy in more than its image (a probe, a command: a second
+    mistake that a restart would only re-create, and that the OOM kills hid), its last healthy template
+    at its current replica count."""
+    j, cur = v.journal, _current(v, kind, name)
+    healthy = j.last_healthy(kind, name, v.namespace) if j is not None else None
+    if healthy is None or cur is None or j is None or j.current_is_healthy(kind, name, v.namespace):
+        return Action(verb="rollout_restart", kind=kind, name=name)
+    old, now = ((m.get("spec") or {}).get("template") or {} for m in (healthy, cur))
+    if _wiring(old) == _wiring(now):
+        return Action(verb="rollout_restart", kind=kind, name=name)
+    healthy.setdefault("metadata", {})["namespace"] = v.namespace
+    if "replicas" in (cur.get("spec") or {}):
+        healthy.setdefault("spec", {})["replicas"] = cur["spec"]["replicas"]
+    return Action(verb="apply", kind=kind, name=name, params={"manifest": healthy})
 
 
 def fresh_claim(v: View, manifest: dict[str, Any]) -> dict[str, Any]:

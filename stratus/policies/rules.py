@@ -117,12 +117,17 @@ class RulesPolicy:
 
     def next_plan(self, cluster: Cluster, namespace: str, hypotheses: list[Hypothesis], tried: TriedPlans,
                   view: View | None = None, reflections: list[str] | None = None) -> Plan | None:
-        """The best untried plan of the best hypothesis that still has one."""
+        """The best untried plan of the best hypothesis that still has one.
+
+        A plan whose commands were already tried under another hypothesis is skipped too: in a compound
+        incident several components carry the same cause (one LimitRange, one cordon, one restart), and
+        running the same commands again in the same world only spends an attempt another fault needs.
+        ``tried`` already leaves out the plans a later commit re-opened, so those may run again."""
         view = view or View.read(cluster, namespace, journal=self.journal)
         done = {tuple(commands) for commands in tried.values() if commands}
         for h in hypotheses:
             for plan in self.plans(cluster, namespace, h, view):
-                if plan.key in tried or (h.fault_class in generic.CLASSES and tuple(plan.commands) in done):
+                if plan.key in tried or tuple(plan.commands) in done:
                     continue
                 return plan
         return None

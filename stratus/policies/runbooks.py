@@ -14,6 +14,7 @@ from stratus.cluster.actions import Action
 from stratus.cluster.mutate import STRATUS_CHANGE
 from stratus.state import Hypothesis
 from stratus.tools.analyzers import View
+from stratus.tools.analyzers.admission import policed
 
 Candidate = tuple[list[Action], str]
 RunbookFn = Callable[[View, Hypothesis, dict[str, Any]], Iterator[Candidate]]
@@ -131,11 +132,20 @@ def wrong_binary(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candida
     yield from _undo(v, h.component)
 
 
+def _service_moved(v: View, name: str) -> bool:
+    """Whether the journal saw Service ``name`` healthy in a form it no longer has."""
+    j = v.journal
+    return bool(name and j is not None and j.last_healthy("Service", name, v.namespace) is not None
+                and not j.current_is_healthy("Service", name, v.namespace))
+
+
 @runbook("env_misconfig")
 def env_misconfig(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
     facts = h.facts
     for var, expected in zip([f.var for f in facts if f.var is not None],
                              [f.expected for f in facts if f.expected is not None]):
+        if any(f.var == var and _service_moved(v, str(getattr(f, "host", "") or "")) for f in facts):
+            continue  # the Service changed, not the client: pointing the client at it keeps the change
         yield [Action(verb="set_env", kind="Deployment", name=h.component, params={"env": {var: expected}})], \
             f"{h.component} reaches its dependency at {expected}"
     yield from _undo(v, h.component)
@@ -166,9 +176,13 @@ def bad_rollout(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidat
 
 @runbook("oom_limit")
 def oom_limit(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
+    if h.component in policed(v):
+        return  # killed under a LimitRange default: limit_range_default puts the policy back
     yield from _undo(v, h.component)
     d = _deployment(v, h.component)
-    if d is not None:
+    # a workload that declares no memory limit was killed under one it never set (a LimitRange default):
+    # the fix belongs to that policy, and writing a limit into the workload would change a bystander
+    if d is not None and ((_container(d).get("resources") or {}).get("limits") or {}).get("memory") is not None:
         c = _container(d)
         yield [Action(verb="set_resources", kind="Deployment", name=h.component,
                       params={"limits": {"memory": "512Mi"}, "container": c["name"]})], \
@@ -254,6 +268,6 @@ def db_user(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
 def generic(v: View, h: Hypothesis, db: dict[str, Any]) -> Iterator[Candidate]:
     if _deployment(v, h.component) is None:
         return
-    if h.fault_class == "crash_loop":
+    if h.fault_class == "crash_loop" and h.component not in policed(v):
         yield from _undo(v, h.component)
     yield _restart(h.component)

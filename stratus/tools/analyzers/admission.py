@@ -103,6 +103,12 @@ def limit_range_ooms(v: View) -> list[Finding]:
     return list(out.values())
 
 
+def policed(v: View) -> set[str]:
+    """Workloads whose pods are OOM-killed under a LimitRange default they never set: whatever else
+    changed on them (a new image, a restart) only made new pods that the default was filled into."""
+    return {str(f.component) for f in limit_range_ooms(v)}
+
+
 @analyzer("admission")
 def admission(v: View) -> list[Finding]:
     return quota_refusals(v) + limit_range_ooms(v)

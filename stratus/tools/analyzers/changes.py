@@ -14,8 +14,14 @@ the symptoms began (STRATUS's own changes come after them), and lines up with th
 - ``ObjectDeletedBeforeSymptoms``: a deleted object whose consumers now fail;
 - ``ChangeNearSymptoms`` (info): the object serves a component with symptoms, or one next to a broken one.
 
+Each finding's ``link`` fact says which of these ties the change to the symptoms (``deleted``,
+``broke_reference``, ``broken``, ``near``), so a plan can tell a change that broke something from one
+that merely sits next to it.
+
 A change that lines up with nothing is not reported, nor is a rollout restart (it changes no configuration)
-or a scale-up whose old replicas still serve. A deletion the journal already saw "healthy" still counts
+or a scale-up whose old replicas still serve. A workload whose pods are OOM-killed under a LimitRange's
+default limit is not broken by a change of its image tag alone (that rollout only made new pods, and
+they were admitted under the default): the change is next to the symptoms, no more. A deletion the journal already saw "healthy" still counts
 while the object is gone and what it served fails now: health lags a deletion.
 """
 
@@ -26,6 +32,7 @@ from typing import Any
 
 from stratus.state import Finding
 from stratus.tools.analyzers.addresses import named_ports, parse_address, service_of_host
+from stratus.tools.analyzers.admission import policed as policed_workloads
 from stratus.tools.analyzers.config_refs import template_refs
 from stratus.tools.analyzers.match import exposed_ports, pod_templates, resolve_port, selector_matches, workload_of_pod
 from stratus.tools.analyzers.registry import analyzer, finding
@@ -173,6 +180,22 @@ def _scaled_up_serving(v: View, c: dict[str, Any]) -> bool:
     return after > before and have >= before
 
 
+def _scaled_down_unserved(v: View, c: dict[str, Any]) -> bool:
+    """A scale-down that left a Service selecting the workload's pods with no endpoints."""
+    f = next((f for f in c["fields"] if f["field"] == "replicas"), None)
+    if c["kind"] not in WORKLOADS or f is None:
+        return False
+    try:
+        if int(f["after"]) >= int(f["before"]):
+            return False
+    except ValueError:
+        return False
+    tmpl = v.template_of(c["name"]) or {}
+    labels = (tmpl.get("metadata") or {}).get("labels") or {}
+    return any(labels and (s.get("spec") or {}).get("selector") and _no_endpoints(v, s["metadata"]["name"])
+               and selector_matches(labels, s["spec"]["selector"]) for s in v.services)
+
+
 def _deleted_workload_breaks(v: View, c: dict[str, Any]) -> str:
     """For a deleted workload: the first Service that selected its pods and has no endpoints now."""
     if c["op"] != "delete" or c["kind"] not in WORKLOADS or v.journal is None:
@@ -186,9 +209,13 @@ def _deleted_workload_breaks(v: View, c: dict[str, Any]) -> str:
     return ""
 
 
-def _object_broken(v: View, c: dict[str, Any], comp: str, broken: dict[str, str]) -> bool:
+def _object_broken(v: View, c: dict[str, Any], comp: str, broken: dict[str, str], policed: set[str]) -> bool:
     if _scaled_up_serving(v, c):
         return False
+    if _scaled_down_unserved(v, c):
+        return True
+    if c["kind"] in WORKLOADS and comp in policed and c["fields"] and all(f["field"] == "image" for f in c["fields"]):
+        return False  # its pods die under a LimitRange default: a new image tag only made new pods that got it
     if c["kind"] == "Service":
         return c["op"] == "delete" or _no_endpoints(v, c["name"])
     if c["kind"] in WORKLOADS and _bad_address(v, c):
@@ -220,6 +247,7 @@ def changes(v: View) -> list[Finding]:
     since, until = ((onset - LOOKBACK_S, onset + GRACE_S) if onset is not None else (now - LOOKBACK_S, now))
     broken = broken_components(v)
     near = _symptomatic(v, broken)
+    policed = policed_workloads(v)
     out: list[Finding] = []
     for c in j.unsettled(since, until, absent_deletes=True):
         if c["namespace"] not in (None, v.namespace) or _restart_only(c):
@@ -240,17 +268,17 @@ def changes(v: View) -> list[Finding]:
             if c["op"] == "delete" and (comp in broken or lost):
                 out.append(finding("changes", f"{c['kind']}/{c['name']}", f"{what} was deleted {when}, shortly before "
                                    f"{comp} began to fail ({broken.get(comp) or lost})", comp,
-                                   "ObjectDeletedBeforeSymptoms", "critical", [ref], **facts))
+                                   "ObjectDeletedBeforeSymptoms", "critical", [ref], link="deleted", **facts))
             elif breaks:
                 out.append(finding("changes", f"{c['kind']}/{c['name']}", f"{what} was updated {when} ({fields}) and "
                                    f"a reference that worked while healthy fails on what it changed", comp,
-                                   "ChangeBrokeReference", "critical", [ref], **facts))
-            elif _object_broken(v, c, comp, broken):
+                                   "ChangeBrokeReference", "critical", [ref], link="broke_reference", **facts))
+            elif _object_broken(v, c, comp, broken, policed):
                 out.append(finding("changes", f"{c['kind']}/{c['name']}", f"{what} was {c['op']}d {when} ({fields}) "
                                    f"and is broken now ({broken.get(comp, 'no endpoints or unresolved address')})",
-                                   comp, "ChangeOnBrokenObject", "warning", [ref], **facts))
+                                   comp, "ChangeOnBrokenObject", "warning", [ref], link="broken", **facts))
             elif comp in near:
                 out.append(finding("changes", f"{c['kind']}/{c['name']}", f"{what} was {c['op']}d {when} ({fields}), "
                                    f"next to components with symptoms", comp, "ChangeNearSymptoms", "info",
-                                   [ref], **facts))
+                                   [ref], link="near", **facts))
     return out

@@ -10,6 +10,7 @@ from collections import Counter
 from typing import Any
 
 from stratus.state import Finding
+from stratus.tools.analyzers.admission import policed as policed_workloads
 from stratus.tools.analyzers.registry import analyzer, finding
 from stratus.tools.analyzers.view import View
 
@@ -46,6 +47,7 @@ def deployments(v: View) -> list[Finding]:
     rev = "deployment.kubernetes.io/revision"
     selected = {v.service_component(s["metadata"]["name"]) for s in v.services}
     node_labels = [n["metadata"].get("labels", {}) for n in v.nodes]
+    policed = policed_workloads(v)
     for d in v.deployments:
         name = d["metadata"]["name"]
         spec, st = d["spec"], d.get("status", {})
@@ -99,7 +101,9 @@ def deployments(v: View) -> list[Finding]:
             cur, prev = owned[-1], owned[-2]
             diff = _template_diff(prev["spec"]["template"], cur["spec"]["template"])
             cur_ready = cur.get("status", {}).get("readyReplicas", 0)
-            if diff and cur_ready < max(1, cur["spec"].get("replicas", 1)):
+            # pods that die under a LimitRange default were broken by the policy, not by this rollout
+            excused = name in policed and set(diff) == {"containers[0].image"}
+            if diff and cur_ready < max(1, cur["spec"].get("replicas", 1)) and not excused:
                 changed = ", ".join(sorted(diff))
                 out.append(finding("deployments", ref, f"{name}: revision {cur['metadata']['annotations'].get(rev)} "
                                                        f"changed {changed} and its pods are not ready", name,
