@@ -3,9 +3,10 @@ them (``Scope`` for the TNR verdict), read through the Cluster protocol only.
 
 Touched components come from the actions' targets: a workload or pod is its component, a Service the
 workloads it selects, a NetworkPolicy the workloads its pod selector matches, a ConfigMap or Secret the
-workloads that reference it, a database command the database's workload. A Node, or a kind not listed,
-may affect anything. The call graph joins the Deployments' ``*_ADDR`` environment with the client spans
-of recent traces.
+workloads that reference it, a database command the database's workload, a Chaos Mesh experiment the
+workloads it selects. A Node, or a kind not listed, may affect anything; a change that only relaxes
+admission reaches the pods it let start (``Scope.admitted``). The call graph joins the Deployments'
+``*_ADDR`` environment with the client spans of recent traces.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ firing alerts.
 
 The verdict attributes: it weighs only the components an action could have affected (``Scope``: the
 touched components and their callers) and what was not already developing at BEGIN (pending alerts,
-fresh errors, a fault still spreading from an untouched component to its callers).
+fresh errors, a fault still spreading from an untouched component to its callers), and a fall of H that
+faults the change exposed explain (``exposed``: in a compound incident a right fix lets traffic reach
+another broken service) is not the change's.
 """
 
 from __future__ import annotations
