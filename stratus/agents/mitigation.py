@@ -281,12 +281,26 @@ def execute(state: IncidentState, runtime: Runtime[Context]) -> dict[str, Any]:
     return {"phase": "execute", "transactions": [tx.model_dump()]}
 
 
-def _quiet_but_alerting(h: HealthReport) -> bool:
-    return bool(h.firing_alerts) and all(u.startswith("alert:") for u in h.unhealthy)
+def _quiet_but_alerting(h: HealthReport, lagging: set[str] | None = None) -> bool:
+    """Only alerts are left, and (with ``lagging``) some of them on components that had a symptom of their
+    own (a pod not Ready, a service erring) earlier in the incident: their alerts outlive the symptom by
+    the rule's look-back window. Alerts only on components that never showed a symptom (a workload
+    scaled to zero has no pod to be unready) do not clear by waiting."""
+    if not h.firing_alerts or not all(u.startswith("alert:") for u in h.unhealthy):
+        return False
+    return lagging is None or bool(unhealthy_components(h.unhealthy) & lagging)
+
+
+def _lagging(state: IncidentState, before: HealthReport) -> set[str]:
+    """Components with a symptom of their own at detection or at the BEGIN of any transaction so far."""
+    seen = [before.unhealthy, (state.get("health_detect") or {}).get("unhealthy") or []]
+    seen += [(t.get("health_before") or {}).get("unhealthy") or [] for t in state.get("transactions") or []]
+    return set().union(*(unhealthy_components(list(symptoms(u))) for u in seen))
 
 
 def _watch_recovery(cluster: Any, ctx: Context, ns: str, current: HealthReport, waited: float,
-                    until_h: float | None = None, floor_h: float | None = None) -> tuple[HealthReport, float]:
+                    until_h: float | None = None, floor_h: float | None = None,
+                    lagging: set[str] | None = None) -> tuple[HealthReport, float]:
     """Re-measure while the system keeps improving (bounded); stop when healthy, at ``until_h``, stalled,
     or once H falls below ``floor_h``."""
     stalls = 0
@@ -297,7 +311,7 @@ def _watch_recovery(cluster: Any, ctx: Context, ns: str, current: HealthReport, 
         nxt = assess(cluster, ctx, ns)
         progress = nxt.H > current.H + 1e-3 or len(nxt.unhealthy) < len(current.unhealthy)
         # alerts outlive their symptoms by their look-back window: waiting for them is not a stall
-        stalls = 0 if progress or _quiet_but_alerting(nxt) else stalls + 1
+        stalls = 0 if progress or _quiet_but_alerting(nxt, lagging) else stalls + 1
         current = nxt
     return current, waited
 
@@ -374,7 +388,8 @@ def judge(state: IncidentState, runtime: Runtime[Context], *, gate: bool) -> dic
     after = assess(cluster, ctx, ns)
     waited = 0.0
     # alert rules keep firing for their look-back window after symptoms stop: wait for them (bounded)
-    while _quiet_but_alerting(after) and after.H >= before.H - tx.eps and waited < ctx.resolve_wait_s:
+    lagging = _lagging(state, before)
+    while _quiet_but_alerting(after, lagging) and after.H >= before.H - tx.eps and waited < ctx.resolve_wait_s:
         cluster.wait(ctx.alert_poll_s)
         waited += ctx.alert_poll_s
         after = assess(cluster, ctx, ns)
@@ -386,17 +401,17 @@ def judge(state: IncidentState, runtime: Runtime[Context], *, gate: bool) -> dic
         # H dipped a little but nothing new broke: give a change that is still settling a bounded chance
         # to recover (its clients may sit in restart back-off) before judging it; a deeper dip is judged
         after, waited = _watch_recovery(cluster, ctx, ns, after, waited, until_h=before.H - tx.eps,
-                                        floor_h=floor_h)
+                                        floor_h=floor_h, lagging=lagging)
         verdict, reason = tnr_verdict(before, after, tx.eps, ctx.delta, bool(after.unhealthy), scope)
     if verdict == "ineffective" and not failed and gate:
         # settling stops early for a stuck rollout; clients in restart back-off may still be noticing
         # a repaired dependency: watch while health keeps improving before calling the change useless
-        after, waited = _watch_recovery(cluster, ctx, ns, after, waited)
+        after, waited = _watch_recovery(cluster, ctx, ns, after, waited, lagging=lagging)
         verdict, reason = tnr_verdict(before, after, tx.eps, ctx.delta, bool(after.unhealthy), scope)
     if verdict == "commit" and after.unhealthy and not failed and gate:
         # a good change is still taking effect (clients restarting, alerts clearing): watch it while it
         # makes progress instead of stacking another change on top, then judge the final state again
-        after, waited = _watch_recovery(cluster, ctx, ns, after, waited)
+        after, waited = _watch_recovery(cluster, ctx, ns, after, waited, lagging=lagging)
         verdict, reason = tnr_verdict(before, after, tx.eps, ctx.delta, bool(after.unhealthy), scope)
     left: list[dict[str, Any]] = []
     if verdict == "commit" and not after.unhealthy and not failed and gate:

@@ -106,3 +106,19 @@ def test_resolution_waits_until_health_stays_clean_and_nothing_restarts(monkeypa
     assert seen.unhealthy == ["restarts:rate"] and crashing.t == 60.0
     steady = _Pods(after_s=1e9)
     assert mitigation._confirm_resolved(steady, ctx, "ns", report(0.5, [])).unhealthy == [] and steady.t == 90.0
+
+
+def test_waiting_for_alerts_to_clear_is_only_for_components_that_had_a_symptom() -> None:
+    """email's crash-loop alert outlives its fixed pods; fraud-detection, scaled to zero, never had a pod
+    to be unready, so its alert does not clear by waiting and is not worth watching for."""
+    lingering = report(0.5, ["alert:KubePodCrashLooping:email", "alert:DeploymentNotReady:fraud-detection"])
+    lingering.firing_alerts = ["KubePodCrashLooping", "DeploymentNotReady"]
+    state: Any = {"health_detect": {"unhealthy": ["pod:email", "alert:DeploymentNotReady:fraud-detection"]},
+                  "transactions": []}
+    lagging = mitigation._lagging(state, report(0.4, ["alert:DeploymentNotReady:fraud-detection"]))
+    assert lagging == {"email"}
+    assert mitigation._quiet_but_alerting(lingering, lagging)
+    persistent = report(0.5, ["alert:DeploymentNotReady:fraud-detection"])
+    persistent.firing_alerts = ["DeploymentNotReady"]
+    assert not mitigation._quiet_but_alerting(persistent, lagging)
+    assert mitigation._quiet_but_alerting(persistent)  # without a history every alert is worth waiting for
