@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from stratus.agents.common import catch_up
 from stratus.context import Context
 from stratus.state import Hypothesis, IncidentState
 from stratus.tools.analyzers.leftovers import as_hypotheses, leftovers
@@ -32,10 +31,12 @@ def release_baseline(ctx: Context, state: IncidentState) -> None:
 
 
 def open_leftovers(ctx: Context, cluster: Any, state: IncidentState) -> list[dict[str, Any]]:
-    """Leftovers in the incident's namespace (none without a journal)."""
+    """Leftovers in the incident's namespace (none without a journal). Call it only once U is empty."""
     if ctx.journal is None:
         return []
-    catch_up(ctx, cluster)  # STRATUS's own last change must be on record before it is asked what is left
+    # STRATUS's own last change must be on record before it is asked what is left; the callers have just
+    # measured the namespace clean, so the journal is told so rather than assessing it again
+    ctx.journal.observe(cluster, ctx, healthy=True)
     detected_at = float((state.get("health_detect") or {}).get("at") or cluster.now())
     return leftovers(View.read(cluster, state["namespace"], ctx.journal), detected_at)
 

@@ -33,7 +33,7 @@ from stratus.state import Hypothesis
 from stratus.tools.analyzers import View
 from stratus.tools.analyzers.addresses import parse_address, service_of_host
 from stratus.tools.analyzers.config_refs import template_refs
-from stratus.tools.analyzers.leftovers import denies_all
+from stratus.tools.analyzers.leftovers import denies_all, node_drift
 from stratus.tools.analyzers.match import pod_templates, selector_matches
 from stratus.tools.journal import restore_secret
 
@@ -70,19 +70,12 @@ def _manifest(v: View, m: dict[str, Any]) -> dict[str, Any]:
 
 def _node_fix(v: View, name: str) -> list[Action]:
     """Undo a node's cordon and the taints it gained since it was last seen healthy."""
-    j, cur = v.journal, _current(v, "Node", name)
-    if j is None or cur is None:
+    cur = _current(v, "Node", name)
+    drift = node_drift(v.journal, cur) if cur is not None else None
+    if drift is None:
         return []
-    healthy = j.last_healthy("Node", name, None)
-    if healthy is None:
-        return []
-    out = []
-    spec, old = cur.get("spec") or {}, healthy.get("spec") or {}
-    if spec.get("unschedulable") and not old.get("unschedulable"):
-        out.append(Action(verb="uncordon", kind="Node", name=name))
-    old_taints = [(t.get("key"), t.get("effect")) for t in old.get("taints") or []]
-    new = [t for t in spec.get("taints") or [] if (t.get("key"), t.get("effect")) not in old_taints
-           and t.get("key") != "node.kubernetes.io/unschedulable"]
+    cordoned, new = drift
+    out = [Action(verb="uncordon", kind="Node", name=name)] if cordoned else []
     if new:
         out.append(Action(verb="taint", kind="Node", name=name,
                           params={"remove": [{"key": t["key"], "effect": t["effect"]} for t in new]}))

@@ -37,17 +37,31 @@ CONFIDENCE = 0.5
 """Leftovers explain no symptom: they are checked last, after every symptom is gone."""
 
 
-def _node_restricted(v: View, name: str) -> str:
-    healthy = v.journal.last_healthy("Node", name, None)
-    cur = next((n for n in v.nodes if n["metadata"]["name"] == name), None)
-    if healthy is None or cur is None:
-        return ""
-    spec, old = cur.get("spec") or {}, healthy.get("spec") or {}
-    if spec.get("unschedulable") and not old.get("unschedulable"):
-        return f"Node {name} is still cordoned"
+UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
+
+
+def node_drift(journal: Any, node: dict[str, Any]) -> tuple[bool, list[dict[str, Any]]] | None:
+    """How a node differs from its last healthy version: whether it was cordoned since, and the taints it
+    gained (not the taint a cordon adds by itself). None when the journal never saw it healthy."""
+    healthy = journal.last_healthy("Node", node["metadata"]["name"], None) if journal is not None else None
+    if healthy is None:
+        return None
+    spec, old = node.get("spec") or {}, healthy.get("spec") or {}
     had = {(t.get("key"), t.get("effect")) for t in old.get("taints") or []}
-    new = sorted(str(t.get("key")) for t in spec.get("taints") or [] if t.get("effect") in REPELLING
-                 and (t.get("key"), t.get("effect")) not in had and t.get("key") != "node.kubernetes.io/unschedulable")
+    new = [t for t in spec.get("taints") or [] if (t.get("key"), t.get("effect")) not in had
+           and t.get("key") != UNSCHEDULABLE_TAINT]
+    return bool(spec.get("unschedulable") and not old.get("unschedulable")), new
+
+
+def _node_restricted(v: View, name: str) -> str:
+    cur = next((n for n in v.nodes if n["metadata"]["name"] == name), None)
+    drift = node_drift(v.journal, cur) if cur is not None else None
+    if drift is None:
+        return ""
+    cordoned, gained = drift
+    if cordoned:
+        return f"Node {name} is still cordoned"
+    new = sorted(str(t.get("key")) for t in gained if t.get("effect") in REPELLING)
     return f"Node {name} still has the taint {', '.join(new)}" if new else ""
 
 
@@ -84,8 +98,8 @@ def _why(v: View, c: dict[str, Any]) -> str:
     if kind in RESTRICTING_KINDS:
         return f"{kind} {name} was {'created' if j.last_healthy(kind, name, ns) is None else 'changed'} and is still in place"
     if kind in WORKLOADS:
-        cur = next((d for d in v.deployments if d["metadata"]["name"] == name), None) if kind == "Deployment" \
-            else v.cluster.get(kind, name, ns)
+        cur = next((d for d in (v.deployments if kind == "Deployment" else v.objects(kind))
+                    if d["metadata"]["name"] == name), None)
         was = _replicas(j.last_healthy(kind, name, ns))
         return f"{kind} {name} was scaled to 0 (from {was}) and still is" if was and _replicas(cur) == 0 else ""
     if kind == "Service" and _no_endpoints(v, name):
